@@ -1,0 +1,139 @@
+/**
+ * gRPC: `im.gateway.v1.IMGatewayService` from proto/, plus the standard
+ * `grpc.health.v1.Health` service, which reports NOT_SERVING while draining.
+ */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation } from 'grpc-health-check';
+import type { ConnectionControl } from '../delivery/connection-control.ts';
+import type { Pusher } from '../messaging/pusher.ts';
+import { errorText, type Logger } from '../observability/logger.ts';
+import { isValidId } from '../protocol/validate.ts';
+
+export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
+export const SERVICE_PROTO = 'im/gateway/v1/im_gateway_service.proto';
+export const SERVICE_NAME = 'im.gateway.v1.IMGatewayService';
+
+/** Loads the service definition; clients (tests, peers, the operator) use the same loader. */
+export function loadGatewayService(): grpc.ServiceClientConstructor {
+  const definition = protoLoader.loadSync(SERVICE_PROTO, {
+    includeDirs: [PROTO_ROOT],
+    keepCase: true,
+    longs: Number,
+    defaults: true,
+  });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+    im: { gateway: { v1: { IMGatewayService: grpc.ServiceClientConstructor } } };
+  };
+  return pkg.im.gateway.v1.IMGatewayService;
+}
+
+export interface GrpcParts {
+  pusher: Pusher;
+  control: ConnectionControl;
+  log: Logger;
+}
+
+type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+interface PushMessageRequest {
+  user_id: string;
+  device_id: string;
+  msg_id: string;
+  sender_id: string;
+  content: string;
+  sequence_number: number;
+  timestamp: number;
+}
+
+export class GrpcServer {
+  private readonly server = new grpc.Server();
+  private readonly health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+
+  constructor(parts: GrpcParts) {
+    const { pusher, control, log } = parts;
+    const pushMessage: Unary<PushMessageRequest, object> = (call, callback) => {
+      const req = call.request;
+      const problem = badId(req.user_id, 'user_id') ?? badId(req.msg_id, 'msg_id') ?? badId(req.sender_id, 'sender_id')
+        ?? (req.device_id !== '' ? badId(req.device_id, 'device_id') : null);
+      if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
+      pusher
+        .push({
+          userId: req.user_id,
+          deviceId: req.device_id,
+          msgId: req.msg_id,
+          senderId: req.sender_id,
+          content: req.content,
+          sequenceNumber: req.sequence_number,
+          timestamp: req.timestamp,
+        })
+        .then(
+          (status) => callback(null, { success: true, status, error_message: '' }),
+          (err: unknown) => {
+            log.error('push_failed', { user_id: req.user_id, msg_id: req.msg_id, error: errorText(err) });
+            callback(null, { success: false, status: 'failed', error_message: `message not stored: ${errorText(err)}` });
+          },
+        );
+    };
+    const getConnectionStatus: Unary<{ user_id: string; device_id: string }, object> = (call, callback) => {
+      const { user_id: userId, device_id: deviceId } = call.request;
+      const problem = badId(userId, 'user_id');
+      if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
+      control.status(userId, deviceId).then(
+        (devices) =>
+          callback(null, {
+            online: devices.length > 0,
+            devices: devices.map((d) => ({ device_id: d.deviceId, online: true, gateway_node: d.node, connected_at: d.connectedAt })),
+          }),
+        (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `registry error: ${errorText(err)}` }),
+      );
+    };
+    const closeConnection: Unary<{ user_id: string; device_id: string; reason: string }, object> = (call, callback) => {
+      const { user_id: userId, device_id: deviceId, reason } = call.request;
+      const problem = badId(userId, 'user_id');
+      if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
+      const closed = control.closeLocal(userId, deviceId, reason);
+      log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason });
+      callback(null, { success: true, closed_count: closed });
+    };
+    this.server.addService(loadGatewayService().service, {
+      PushMessage: pushMessage,
+      GetConnectionStatus: getConnectionStatus,
+      CloseConnection: closeConnection,
+    });
+    this.health.addToServer(this.server);
+  }
+
+  /** Binds and starts; returns the bound port (useful with port 0). */
+  listen(address: string, credentials: grpc.ServerCredentials): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  }
+
+  setServing(serving: boolean): void {
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    this.health.setStatus('', status);
+    this.health.setStatus(SERVICE_NAME, status);
+  }
+
+  /** Finishes calls under way, refusing new ones; forces after `timeoutMs`. */
+  shutdown(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}
+
+function badId(value: string, field: string): string | null {
+  if (value === '') return `${field} is required`;
+  return isValidId(value) ? null : `${field} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`;
+}

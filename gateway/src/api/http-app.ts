@@ -1,0 +1,118 @@
+/**
+ * REST: probes, metrics, stats, and the admin API for group membership.
+ * Served on the same port as `/ws`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Groups } from '../messaging/groups.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { errorText, type Logger } from '../observability/logger.ts';
+import { isValidId } from '../protocol/validate.ts';
+
+export interface Readiness {
+  ready: boolean;
+  draining: boolean;
+  dependencies: Record<string, string>;
+}
+
+export interface HttpAppParts {
+  readiness: () => Promise<Readiness>;
+  stats: () => Promise<Record<string, unknown>>;
+  metrics: GatewayMetrics;
+  groups: Groups;
+  adminToken: string | undefined;
+  log: Logger;
+}
+
+export function createHttpApp(parts: HttpAppParts): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'healthy', timestamp: new Date().toISOString() });
+  });
+
+  app.get('/ready', async (_req, res) => {
+    const readiness = await parts.readiness();
+    res.status(readiness.ready ? 200 : 503).json({
+      status: readiness.ready ? 'ready' : readiness.draining ? 'draining' : 'not_ready',
+      dependencies: readiness.dependencies,
+    });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(parts.metrics.registry.contentType).send(await parts.metrics.registry.metrics());
+  });
+
+  app.get('/stats', async (_req, res) => {
+    res.json(await parts.stats());
+  });
+
+  const admin = express.Router();
+  admin.use(requireAdmin(parts.adminToken));
+  admin.get('/groups/:groupId/members', async (req, res) => {
+    const groupId = checkedId(req.params.groupId, 'group_id', res);
+    if (groupId === undefined) return;
+    const members = await parts.groups.members(groupId);
+    if (members.length === 0) return void res.status(404).json(apiError('NOT_FOUND', `group ${groupId} has no members`));
+    res.json({ group_id: groupId, members });
+  });
+  admin.put('/groups/:groupId/members/:userId', async (req, res) => {
+    const ids = groupAndUser(req, res);
+    if (ids === undefined) return;
+    const added = await parts.groups.join(ids.groupId, ids.userId);
+    res.status(added ? 201 : 200).json({ group_id: ids.groupId, user_id: ids.userId, change_type: 'join', changed: added });
+  });
+  admin.delete('/groups/:groupId/members/:userId', async (req, res) => {
+    const ids = groupAndUser(req, res);
+    if (ids === undefined) return;
+    const removed = await parts.groups.leave(ids.groupId, ids.userId);
+    if (!removed) return void res.status(404).json(apiError('NOT_FOUND', `${ids.userId} is not a member of ${ids.groupId}`));
+    res.json({ group_id: ids.groupId, user_id: ids.userId, change_type: 'leave', changed: true });
+  });
+  app.use('/v1', admin);
+
+  app.use((_req, res) => {
+    res.status(404).json(apiError('NOT_FOUND', 'no such endpoint'));
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    parts.log.error('http_request_failed', { path: req.path, error: errorText(err) });
+    res.status(503).json(apiError('SERVICE_UNAVAILABLE', 'a dependency failed; retry later'));
+  });
+  return app;
+}
+
+function requireAdmin(adminToken: string | undefined) {
+  const expected = adminToken === undefined ? null : Buffer.from(adminToken);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (expected === null) {
+      res.status(403).json(apiError('ADMIN_DISABLED', 'admin API is off: set ADMIN_TOKEN'));
+      return;
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const given = Buffer.from(match?.[1] ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer').json(apiError('AUTH_FAILED', 'admin bearer token required'));
+      return;
+    }
+    next();
+  };
+}
+
+function groupAndUser(req: Request, res: Response): { groupId: string; userId: string } | undefined {
+  const groupId = checkedId(req.params.groupId, 'group_id', res);
+  if (groupId === undefined) return undefined;
+  const userId = checkedId(req.params.userId, 'user_id', res);
+  return userId === undefined ? undefined : { groupId, userId };
+}
+
+function checkedId(value: unknown, name: string, res: Response): string | undefined {
+  if (isValidId(value)) return value;
+  res.status(400).json(apiError('INVALID_MESSAGE_FORMAT', `${name} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`));
+  return undefined;
+}
+
+function apiError(code: string, message: string): { error_code: string; error_message: string } {
+  return { error_code: code, error_message: message };
+}

@@ -1,0 +1,86 @@
+/**
+ * JWT verification with `jose`. The accepted algorithms follow from the key
+ * type (HS256 for a secret; RS256/ES256 for public keys), so a token cannot
+ * pick its own algorithm: `alg: none` and HS256-signed-with-a-public-key
+ * tokens are refused.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { ErrorCode, GatewayError } from '../protocol/errors.ts';
+import { isValidId } from '../protocol/validate.ts';
+
+export interface Identity {
+  userId: string;
+  deviceId: string;
+  expiresAt: number;
+}
+
+export interface VerifierOptions {
+  secret?: string | undefined;
+  jwksUrl?: string | undefined;
+  publicKeyPem?: string | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+const ASYMMETRIC = ['RS256', 'ES256'];
+
+export class TokenVerifier {
+  private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  private readonly options: JWTVerifyOptions;
+
+  constructor(opts: VerifierOptions) {
+    let algorithms: string[];
+    if (opts.secret !== undefined) {
+      this.key = new TextEncoder().encode(opts.secret);
+      algorithms = ['HS256'];
+    } else if (opts.jwksUrl !== undefined) {
+      this.key = createRemoteJWKSet(new URL(opts.jwksUrl));
+      algorithms = ASYMMETRIC;
+    } else if (opts.publicKeyPem !== undefined) {
+      const key = createPublicKey(opts.publicKeyPem);
+      this.key = key;
+      algorithms = key.asymmetricKeyType === 'ec' ? ['ES256'] : ['RS256'];
+    } else {
+      throw new Error('TokenVerifier needs a secret, a JWKS URL or a public key');
+    }
+    this.options = { algorithms, requiredClaims: ['exp'] };
+    if (opts.issuer !== undefined) this.options.issuer = opts.issuer;
+    if (opts.audience !== undefined) this.options.audience = opts.audience;
+  }
+
+  /** Resolves the identity or throws a GatewayError with the spec's auth code. */
+  async verify(token: string | undefined): Promise<Identity> {
+    if (token === undefined || token === '') throw new GatewayError(ErrorCode.AUTH_REQUIRED);
+    let payload;
+    try {
+      payload = (
+        typeof this.key === 'function'
+          ? await jwtVerify(token, this.key, this.options)
+          : await jwtVerify(token, this.key, this.options)
+      ).payload;
+    } catch (err) {
+      throw classify(err);
+    }
+    const userId = typeof payload.user_id === 'string' ? payload.user_id : payload.sub;
+    const deviceId = payload.device_id;
+    if (!isValidId(userId)) throw new GatewayError(ErrorCode.INVALID_TOKEN, 'token lacks a valid user_id (or sub) claim');
+    if (!isValidId(deviceId)) throw new GatewayError(ErrorCode.INVALID_TOKEN, 'token lacks a valid device_id claim');
+    return { userId, deviceId, expiresAt: (payload.exp ?? 0) * 1000 };
+  }
+}
+
+function classify(err: unknown): GatewayError {
+  if (err instanceof errors.JWTExpired) return new GatewayError(ErrorCode.TOKEN_EXPIRED);
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) {
+    return new GatewayError(ErrorCode.INVALID_TOKEN, `Invalid token format: ${(err as Error).message}`);
+  }
+  if (err instanceof errors.JWTClaimValidationFailed && err.reason === 'missing') {
+    return new GatewayError(ErrorCode.INVALID_TOKEN, `Invalid token: ${err.message}`);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) {
+    return new GatewayError(ErrorCode.AUTH_FAILED, 'Authentication failed: token algorithm not accepted');
+  }
+  // Bad signature, wrong issuer or audience, unknown key id: the token is well formed but not ours.
+  return new GatewayError(ErrorCode.AUTH_FAILED);
+}

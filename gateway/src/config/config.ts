@@ -1,0 +1,260 @@
+/**
+ * Gateway configuration: environment variables, optionally a YAML file named
+ * by CONFIG_FILE (environment wins). Every value is checked at start and a bad
+ * one stops the process with a message naming the variable.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+
+export interface GatewayConfig {
+  nodeId: string;
+  host: string;
+  port: number;
+  grpcPort: number;
+  /** host:port other nodes use to reach this node's gRPC server. */
+  grpcAdvertiseAddress: string;
+  devMode: boolean;
+  jwt: {
+    secret: string | undefined;
+    jwksUrl: string | undefined;
+    publicKeyPem: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+  adminToken: string | undefined;
+  limits: {
+    maxConnections: number;
+    maxDevicesPerUser: number;
+    maxContentBytes: number;
+    maxFrameBytes: number;
+    rateLimitMessages: number;
+    rateLimitWindowMs: number;
+    rateLimitMaxViolations: number;
+    sendBufferMaxBytes: number;
+  };
+  heartbeatTimeoutMs: number;
+  retention: { maxEntries: number; maxAgeMs: number; dedupTtlMs: number };
+  replayBatch: number;
+  drain: { closesPerSecond: number; shutdownTimeoutMs: number };
+  tls: { certFile: string | undefined; keyFile: string | undefined; reloadIntervalMs: number };
+  allowedOrigins: string[] | undefined;
+  backends: { etcdEndpoints: string[] | undefined; redisUrl: string | undefined; kafkaBrokers: string[] | undefined };
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** Printed in dev mode and used by `npm run token` when no secret is set. */
+export const DEV_JWT_SECRET = 'im-gateway-dev-secret-do-not-use-in-production';
+export const DEV_ADMIN_TOKEN = 'dev-admin-token';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Source = Record<string, string | undefined>;
+
+/** One row per variable: the README's configuration table is written from the same list. */
+export const VARIABLES = [
+  ['PORT', '8080', 'HTTP and WebSocket port (`/ws`, `/health`, `/ready`, `/metrics`, `/stats`, admin API)'],
+  ['HOST', '0.0.0.0', 'Address the HTTP and gRPC servers bind to'],
+  ['GRPC_PORT', '9093', 'gRPC port (`IMGatewayService`, `grpc.health.v1.Health`)'],
+  ['GRPC_ADVERTISE_ADDRESS', '`<POD_IP or hostname>:<GRPC_PORT>`', 'Address other nodes use to reach this node over gRPC'],
+  ['NODE_ID', 'hostname', 'This node\'s name in the registry and in `gateway_node`'],
+  ['DEV_MODE', 'false', 'Start without a JWT key, using a fixed, public dev secret and admin token. Never in production'],
+  ['JWT_SECRET', '-', 'HS256 secret'],
+  ['JWT_JWKS_URL', '-', 'JWKS endpoint for RS256/ES256 keys'],
+  ['JWT_PUBLIC_KEY', '-', 'RS256/ES256 public key, PEM text or a path to a PEM file'],
+  ['JWT_ISSUER', '-', 'Required `iss` claim, if set'],
+  ['JWT_AUDIENCE', '-', 'Required `aud` claim, if set'],
+  ['ADMIN_TOKEN', '-', 'Bearer token for the admin REST API (`/v1/groups/...`); the admin API is off without it'],
+  ['MAX_CONNECTIONS', '200000', 'Sockets this node accepts before `MAX_CONNECTIONS_EXCEEDED`'],
+  ['MAX_DEVICES_PER_USER', '5', 'Devices one user may have connected at once'],
+  ['MAX_CONTENT_BYTES', '10240', 'Largest `content` in UTF-8 bytes before `MESSAGE_TOO_LARGE`'],
+  ['MAX_FRAME_BYTES', '65536', 'Hard cap on one inbound frame; larger closes the socket with 1009'],
+  ['RATE_LIMIT_MESSAGES', '100', 'Messages one user may send per window'],
+  ['RATE_LIMIT_WINDOW_MS', '60000', 'Rate-limit window'],
+  ['RATE_LIMIT_MAX_VIOLATIONS', '10', 'Rejected sends within one window before the socket is closed'],
+  ['SEND_BUFFER_MAX_BYTES', '1048576', 'Unsent bytes queued for one socket before it is closed as a slow consumer'],
+  ['HEARTBEAT_TIMEOUT_MS', '90000', 'Silence after which a socket gets `HEARTBEAT_TIMEOUT` and is closed'],
+  ['LOG_RETENTION_COUNT', '10000', 'Messages kept per conversation for offline delivery'],
+  ['LOG_RETENTION_MS', '604800000', 'Age after which messages leave the conversation logs (7 days)'],
+  ['DEDUP_TTL_MS', '86400000', 'How long a (sender, msg_id) pair is remembered for dedup'],
+  ['REPLAY_BATCH', '200', 'Messages read per log page during replay on connect'],
+  ['DRAIN_CLOSES_PER_SECOND', '500', 'Sockets closed per second while draining'],
+  ['SHUTDOWN_TIMEOUT_MS', '60000', 'Longest a SIGTERM drain may take before the process exits anyway'],
+  ['TLS_CERT_FILE', '-', 'PEM certificate (chain): serve `wss://`, `https://` and gRPC over TLS'],
+  ['TLS_KEY_FILE', '-', 'PEM private key for TLS_CERT_FILE'],
+  ['TLS_RELOAD_INTERVAL_MS', '30000', 'How often the certificate files are checked for renewal'],
+  ['ALLOWED_ORIGINS', '-', 'Comma-separated browser origins allowed to open sockets (`*` for any); unset allows any'],
+  ['ETCD_ENDPOINTS', '-', 'Comma-separated etcd endpoints: fleet registry'],
+  ['REDIS_URL', '-', 'Redis URL: shared logs, dedup, rate limits, groups'],
+  ['KAFKA_BROKERS', '-', 'Comma-separated Kafka brokers: message log and group fan-out'],
+  ['LOG_LEVEL', 'info', '`debug`, `info`, `warn` or `error`'],
+  ['CONFIG_FILE', '-', 'YAML file with any of these variables as keys; the environment wins'],
+] as const;
+
+export function loadConfig(env: Source = process.env): GatewayConfig {
+  const source = withFile(env);
+  const read = new Reader(source);
+  const port = read.int('PORT', 8080, 0, 65535);
+  const grpcPort = read.int('GRPC_PORT', 9093, 0, 65535);
+  const devMode = read.bool('DEV_MODE', false);
+  const config: GatewayConfig = {
+    nodeId: read.str('NODE_ID') ?? hostname(),
+    host: read.str('HOST') ?? '0.0.0.0',
+    port,
+    grpcPort,
+    grpcAdvertiseAddress: read.str('GRPC_ADVERTISE_ADDRESS') ?? `${source.POD_IP ?? hostname()}:${grpcPort}`,
+    devMode,
+    jwt: {
+      secret: read.str('JWT_SECRET'),
+      jwksUrl: read.url('JWT_JWKS_URL'),
+      publicKeyPem: readPem(read.str('JWT_PUBLIC_KEY')),
+      issuer: read.str('JWT_ISSUER'),
+      audience: read.str('JWT_AUDIENCE'),
+    },
+    adminToken: read.str('ADMIN_TOKEN'),
+    limits: {
+      maxConnections: read.int('MAX_CONNECTIONS', 200_000, 1),
+      maxDevicesPerUser: read.int('MAX_DEVICES_PER_USER', 5, 1),
+      maxContentBytes: read.int('MAX_CONTENT_BYTES', 10_240, 1),
+      maxFrameBytes: read.int('MAX_FRAME_BYTES', 65_536, 256),
+      rateLimitMessages: read.int('RATE_LIMIT_MESSAGES', 100, 1),
+      rateLimitWindowMs: read.int('RATE_LIMIT_WINDOW_MS', 60_000, 1),
+      rateLimitMaxViolations: read.int('RATE_LIMIT_MAX_VIOLATIONS', 10, 1),
+      sendBufferMaxBytes: read.int('SEND_BUFFER_MAX_BYTES', 1_048_576, 1024),
+    },
+    heartbeatTimeoutMs: read.int('HEARTBEAT_TIMEOUT_MS', 90_000, 100),
+    retention: {
+      maxEntries: read.int('LOG_RETENTION_COUNT', 10_000, 1),
+      maxAgeMs: read.int('LOG_RETENTION_MS', 7 * 24 * 3600_000, 1000),
+      dedupTtlMs: read.int('DEDUP_TTL_MS', 24 * 3600_000, 1000),
+    },
+    replayBatch: read.int('REPLAY_BATCH', 200, 1),
+    drain: {
+      closesPerSecond: read.int('DRAIN_CLOSES_PER_SECOND', 500, 1),
+      shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS', 60_000, 100),
+    },
+    tls: {
+      certFile: read.str('TLS_CERT_FILE'),
+      keyFile: read.str('TLS_KEY_FILE'),
+      reloadIntervalMs: read.int('TLS_RELOAD_INTERVAL_MS', 30_000, 100),
+    },
+    allowedOrigins: read.list('ALLOWED_ORIGINS'),
+    backends: {
+      etcdEndpoints: read.list('ETCD_ENDPOINTS'),
+      redisUrl: read.url('REDIS_URL'),
+      kafkaBrokers: read.list('KAFKA_BROKERS'),
+    },
+    logLevel: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+  };
+  read.finish();
+  return checkConsistency(config);
+}
+
+function checkConsistency(config: GatewayConfig): GatewayConfig {
+  const { jwt, tls } = config;
+  const keys = [jwt.secret, jwt.jwksUrl, jwt.publicKeyPem].filter((k) => k !== undefined).length;
+  if (keys > 1) throw new ConfigError('set only one of JWT_SECRET, JWT_JWKS_URL, JWT_PUBLIC_KEY');
+  if (keys === 0 && !config.devMode) {
+    throw new ConfigError(
+      'no JWT key configured: set JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY, or DEV_MODE=true to try the gateway with a public dev secret',
+    );
+  }
+  if (jwt.secret !== undefined && Buffer.byteLength(jwt.secret) < 32) {
+    throw new ConfigError('JWT_SECRET must be at least 32 bytes for HS256');
+  }
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    throw new ConfigError('set both TLS_CERT_FILE and TLS_KEY_FILE, or neither');
+  }
+  if (config.devMode) {
+    if (keys === 0) config.jwt.secret = DEV_JWT_SECRET;
+    config.adminToken ??= DEV_ADMIN_TOKEN;
+  }
+  return config;
+}
+
+function withFile(env: Source): Source {
+  const file = env.CONFIG_FILE;
+  if (file === undefined || file === '') return env;
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`CONFIG_FILE ${file}: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`CONFIG_FILE ${file}: expected a mapping of variable names to values`);
+  }
+  const merged: Source = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    merged[key] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return { ...merged, ...env };
+}
+
+function readPem(value: string | undefined): string | undefined {
+  if (value === undefined || value.includes('-----BEGIN')) return value;
+  try {
+    return readFileSync(value, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`JWT_PUBLIC_KEY: neither PEM text nor a readable file (${(err as Error).message})`);
+  }
+}
+
+/** Reads variables and collects every problem, so one start reports them all. */
+class Reader {
+  private readonly source: Source;
+  private readonly problems: string[] = [];
+  constructor(source: Source) {
+    this.source = source;
+  }
+
+  str(name: string): string | undefined {
+    const value = this.source[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  int(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const raw = this.str(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.str(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    this.problems.push(`${name}=${raw}: expected true or false`);
+    return fallback;
+  }
+
+  list(name: string): string[] | undefined {
+    const items = this.str(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    return items === undefined || items.length === 0 ? undefined : items;
+  }
+
+  url(name: string): string | undefined {
+    const raw = this.str(name);
+    if (raw !== undefined && !URL.canParse(raw)) this.problems.push(`${name}=${raw}: not a URL`);
+    return raw;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.str(name);
+    if (raw === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    this.problems.push(`${name}=${raw}: expected one of ${allowed.join(', ')}`);
+    return fallback;
+  }
+
+  finish(): void {
+    if (this.problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${this.problems.join('\n  ')}`);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * One client connection: the `ws` socket itself, subclassed so its protocol
+ * state lives in the same object (no side table, no closure per socket).
+ */
+import { WebSocket } from 'ws';
+import type { RegistrationToken } from '../registry/registry.ts';
+import type { LogEntry } from '../store/store.ts';
+
+/** Live entries that arrive while a socket is still being replayed to. */
+export interface ReplayState {
+  /** Highest position sent per log during replay. */
+  sentUpTo: Map<string, number>;
+  held: Array<{ log: string; entry: LogEntry; text: string }>;
+  /** Set when `held` overflowed: replay runs once more instead of holding more. */
+  overflowed: boolean;
+}
+
+/** What handles a socket's events; one shared instance, referenced from each socket. */
+export interface SocketOwner {
+  onFrame(socket: ClientSocket, data: Buffer, isBinary: boolean): void;
+  onClose(socket: ClientSocket, code: number): void;
+}
+
+export class ClientSocket extends WebSocket {
+  owner: SocketOwner | null = null;
+  userId = '';
+  deviceId = '';
+  connectedAt = 0;
+  /** Last time any frame arrived; the heartbeat wheel reads it. */
+  lastSeen = 0;
+  /** Heartbeat wheel slot this socket sits in, or -1. */
+  wheelSlot = -1;
+  /** Rate-limit violations in the current window, and when it started. */
+  violations = 0;
+  violationsSince = 0;
+  registration: RegistrationToken | null = null;
+  /** Set once the socket is being closed by the gateway; sends stop then. */
+  closingByServer = false;
+  replay: ReplayState | null = null;
+
+  get key(): string {
+    return `${this.userId}/${this.deviceId}`;
+  }
+
+  /** Sends a text frame unless the socket is closing. False when not sent. */
+  sendText(text: string | Buffer): boolean {
+    if (this.closingByServer || this.readyState !== WebSocket.OPEN) return false;
+    this.send(text, { binary: false });
+    return true;
+  }
+
+  /** Sends an error frame, then closes with `code` once the frame is queued. */
+  closeWith(code: number, reason: string, errorFrame?: string): void {
+    if (this.closingByServer) return;
+    if (errorFrame !== undefined) this.sendText(errorFrame);
+    this.closingByServer = true;
+    if (this.readyState === WebSocket.OPEN || this.readyState === WebSocket.CONNECTING) {
+      // Close reasons are capped at 123 bytes by RFC 6455.
+      this.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    }
+  }
+}

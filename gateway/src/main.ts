@@ -1,0 +1,51 @@
+/**
+ * Composition root of the gateway process: config, backends, node, signals.
+ */
+import { closeBackends, createBackends } from './backends.ts';
+import { ConfigError, DEV_ADMIN_TOKEN, DEV_JWT_SECRET, loadConfig } from './config/config.ts';
+import { GatewayNode } from './node.ts';
+import { errorText } from './observability/logger.ts';
+
+async function main(): Promise<void> {
+  const env = { ...process.env };
+  if (process.argv.includes('--dev')) env.DEV_MODE = 'true';
+  const config = loadConfig(env);
+  if (config.devMode) warnDevMode(config.jwt.secret === DEV_JWT_SECRET, config.adminToken === DEV_ADMIN_TOKEN);
+  const backends = await createBackends(config);
+  const node = new GatewayNode(config, backends);
+  await node.start();
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    node.log.info('shutdown_requested', { signal });
+    await node.drain();
+    await node.stop();
+    await closeBackends(backends);
+    node.log.info('shutdown_complete');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function warnDevMode(devSecret: boolean, devAdmin: boolean): void {
+  const lines = [
+    '',
+    '  ########################################################################',
+    '  #  DEV MODE: NOT FOR PRODUCTION                                        #',
+    devSecret ? '  #  JWT secret is the public dev secret: anyone can mint tokens.        #' : '',
+    devAdmin ? `  #  Admin API token: ${DEV_ADMIN_TOKEN.padEnd(51)}#` : '',
+    '  #  Mint a token:  npm run token -- --user alice --device phone        #',
+    '  ########################################################################',
+    '',
+  ].filter((l) => l !== '');
+  process.stderr.write(lines.join('\n') + '\n\n');
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ConfigError ? `configuration error: ${err.message}` : `startup failed: ${errorText(err)}`;
+  process.stderr.write(`im-gateway: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,62 @@
+/**
+ * PushMessage from another service: the message goes into the user's p: log
+ * (with the caller's sequence_number) and to the online devices. Stored
+ * first, so a device that drops before acking gets it on its next connect.
+ */
+import type { LocalDelivery } from '../delivery/local-delivery.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { encodeLogged } from '../protocol/encode.ts';
+import type { MessageFrame } from '../protocol/frames.ts';
+import { pushLog, type Store } from '../store/store.ts';
+
+export interface PushRequest {
+  userId: string;
+  /** Empty: every device of the user. */
+  deviceId: string;
+  msgId: string;
+  senderId: string;
+  content: string;
+  sequenceNumber: number;
+  timestamp: number;
+}
+
+export type PushStatus = 'delivered' | 'offline';
+
+export class Pusher {
+  private readonly store: Store;
+  private readonly delivery: LocalDelivery;
+  private readonly metrics: GatewayMetrics;
+
+  constructor(store: Store, delivery: LocalDelivery, metrics: GatewayMetrics) {
+    this.store = store;
+    this.delivery = delivery;
+    this.metrics = metrics;
+  }
+
+  async push(req: PushRequest): Promise<PushStatus> {
+    const started = Date.now();
+    const frame: MessageFrame = {
+      type: 'message',
+      msg_id: req.msgId,
+      sender_id: req.senderId,
+      recipient_id: req.userId,
+      recipient_type: 'user',
+      content: req.content,
+      sequence_number: req.sequenceNumber,
+      timestamp: req.timestamp > 0 ? req.timestamp : started,
+    };
+    const logId = pushLog(req.userId);
+    const result = await this.store.append(logId, frame, {
+      dedupKey: `push:${req.senderId}:${req.msgId}`,
+      ...(req.deviceId === '' ? {} : { targetDevice: req.deviceId }),
+    });
+    if (result.status === 'duplicate') {
+      // A retried push: already stored (and delivered if it could be); report presence only.
+      return this.delivery.isOnline(req.userId, req.deviceId) ? 'delivered' : 'offline';
+    }
+    this.metrics.messagesSent.inc();
+    const delivered = this.delivery.toUser(req.userId, logId, result.entry, encodeLogged(frame));
+    this.metrics.messageLatency.observe(Date.now() - started);
+    return delivered > 0 ? 'delivered' : 'offline';
+  }
+}

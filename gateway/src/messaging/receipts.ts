@@ -1,0 +1,59 @@
+/**
+ * Client `ack` frames. `received` moves the device's cursor in the message's
+ * log (cumulative, as in TCP: messages go down a socket in log order);
+ * `read` does the same and sends a `read_receipt` to the sender's devices.
+ */
+import type { ClientSocket } from '../connections/client-socket.ts';
+import { ErrorCode, GatewayError } from '../protocol/errors.ts';
+import type { ClientAckFrame } from '../protocol/frames.ts';
+import type { MessageLocation, Store } from '../store/store.ts';
+import type { Notifier } from './notifier.ts';
+
+export class Receipts {
+  private readonly store: Store;
+  private readonly notifier: Notifier;
+
+  constructor(store: Store, notifier: Notifier) {
+    this.store = store;
+    this.notifier = notifier;
+  }
+
+  async acknowledge(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
+    const location = await this.locate(socket.userId, ack.msg_id);
+    if (location === undefined) {
+      throw new GatewayError(ErrorCode.INVALID_MESSAGE_FORMAT, `no message ${ack.msg_id} to acknowledge`);
+    }
+    await this.store.advanceCursor(socket.userId, socket.deviceId, location.conversation, location.pos);
+    if (ack.status === 'read' && location.senderId !== socket.userId) {
+      const now = Date.now();
+      await this.notifier.notify(location.senderId, {
+        type: 'read_receipt',
+        msg_id: ack.msg_id,
+        reader_id: socket.userId,
+        read_at: ack.timestamp ?? now,
+        timestamp: now,
+      });
+    }
+  }
+
+  /** The stored message with this id that the user may see (msg_ids are unique per sender only). */
+  private async locate(userId: string, msgId: string): Promise<MessageLocation | undefined> {
+    for (const location of await this.store.findMessage(msgId)) {
+      if (await this.mayAcknowledge(userId, location.conversation)) return location;
+    }
+    return undefined;
+  }
+
+  private async mayAcknowledge(userId: string, logId: string): Promise<boolean> {
+    switch (logId[0]) {
+      case 'd': {
+        const [, a, b] = logId.split(':');
+        return a === userId || b === userId;
+      }
+      case 'g':
+        return this.store.isMember(logId.slice(2), userId);
+      default:
+        return logId.slice(2) === userId;
+    }
+  }
+}

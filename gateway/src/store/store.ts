@@ -1,0 +1,122 @@
+/**
+ * The gateway's durable state: conversation logs with per-device cursors,
+ * dedup, group membership and rate limits. Two implementations: memory (the
+ * single-node default) and Redis (shared by a fleet).
+ *
+ * Log ids:
+ *   d:<a>:<b>   private conversation of users a < b (sorted)
+ *   g:<group>   a group's messages and membership changes
+ *   p:<user>    messages given to PushMessage for one user
+ *   n:<user>    notifications for one user (read receipts, leaving a group)
+ */
+import type { LoggedFrame } from '../protocol/frames.ts';
+
+export interface LogEntry {
+  /** Position in its log, strictly increasing. In d: and g: logs it is the message's sequence_number. */
+  pos: number;
+  frame: LoggedFrame;
+  /** The device that sent it: replay leaves it out for that device. */
+  senderDevice?: string;
+  /** Set when the entry is meant for one device only (PushMessage with device_id). */
+  targetDevice?: string;
+  /** Milliseconds since epoch when stored; retention by age uses it. */
+  storedAt: number;
+}
+
+export interface AppendOptions {
+  /** Refuse the append when this key was seen within the dedup window. */
+  dedupKey?: string;
+  senderDevice?: string;
+  targetDevice?: string;
+  /** Users whose conversation index gains this log (private conversations). */
+  participants?: readonly string[];
+}
+
+export type AppendResult =
+  | { status: 'appended'; entry: LogEntry }
+  | { status: 'duplicate'; pos: number };
+
+export interface LogPage {
+  entries: LogEntry[];
+  /** Oldest retained position (0 when the log is empty). */
+  firstPos: number;
+  lastPos: number;
+}
+
+/** Where a message id was stored: a client ack names only the msg_id. */
+export interface MessageLocation {
+  conversation: string;
+  pos: number;
+  senderId: string;
+}
+
+export interface Retention {
+  /** Entries kept per log. */
+  maxEntries: number;
+  /** Entries older than this are dropped. */
+  maxAgeMs: number;
+  /** How long a (sender, msg_id) pair is remembered for dedup. */
+  dedupTtlMs: number;
+}
+
+export interface RateLimit {
+  /** Messages allowed per window per user. */
+  limit: number;
+  windowMs: number;
+}
+
+export interface Store {
+  /** Name shown in /ready's dependencies. */
+  readonly name: string;
+  healthy(): Promise<boolean>;
+
+  /**
+   * Appends a frame to a log, atomically with its dedup check and position.
+   * In d: and g: logs the store writes the position into the frame's
+   * sequence_number, so the sender's ack and every copy carry the same number.
+   */
+  append(log: string, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult>;
+  /** Entries with pos > afterPos, oldest first, at most `limit`. */
+  read(log: string, afterPos: number, limit: number): Promise<LogPage>;
+  /** Last position of each log (0 for an empty or unknown log). */
+  lastPositions(logs: readonly string[]): Promise<number[]>;
+  /** The user's private conversation logs (d:), as indexed by append. */
+  userConversations(userId: string): Promise<string[]>;
+  findMessage(msgId: string): Promise<MessageLocation[]>;
+
+  /** The device's cursor per log; a log it never acked in is absent. */
+  cursors(userId: string, deviceId: string): Promise<Map<string, number>>;
+  /** Moves the device's cursor forward (never back). */
+  advanceCursor(userId: string, deviceId: string, log: string, pos: number): Promise<void>;
+
+  /** Adds a member; `floor` is the group log position at join (replay starts after it). */
+  addMember(groupId: string, userId: string): Promise<{ added: boolean; floor: number }>;
+  removeMember(groupId: string, userId: string): Promise<boolean>;
+  groupMembers(groupId: string): Promise<string[]>;
+  isMember(groupId: string, userId: string): Promise<boolean>;
+  /** The user's groups, each with the log position at which the user joined. */
+  userGroups(userId: string): Promise<Map<string, number>>;
+  groupCount(): Promise<number>;
+
+  /** Counts one message against the user's rate limit; false when over it. */
+  consumeRate(userId: string, now: number): Promise<boolean>;
+
+  close(): Promise<void>;
+}
+
+export function privateLog(a: string, b: string): string {
+  return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
+}
+export function groupLog(groupId: string): string {
+  return `g:${groupId}`;
+}
+export function pushLog(userId: string): string {
+  return `p:${userId}`;
+}
+export function notificationLog(userId: string): string {
+  return `n:${userId}`;
+}
+/** d: and g: logs number their messages: position is the sequence_number. */
+export function numbersMessages(log: string): boolean {
+  return log.startsWith('d:') || log.startsWith('g:');
+}
