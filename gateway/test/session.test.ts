@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGateway, type RunningGateway } from './support/gateway.ts';
+import { TestClient } from './support/client.ts';
+
+describe('session behaviour', () => {
+  let gw: RunningGateway | undefined;
+  const clients: TestClient[] = [];
+  const connect = async (user: string, device: string): Promise<TestClient> => {
+    const c = await TestClient.connect(gw!.wsUrl, user, device);
+    clients.push(c);
+    return c;
+  };
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await gw?.stop();
+  });
+
+  it('answers INVALID_MESSAGE_FORMAT naming the problem, and keeps the socket open', async () => {
+    gw = await startGateway();
+    const alice = await connect('alice', 'phone');
+    const cases: Array<[string, RegExp]> = [
+      ['{not json', /not valid JSON/],
+      ['[1,2]', /JSON object/],
+      ['{"type":"launch_rockets"}', /unknown type "launch_rockets"/],
+      ['{"timestamp":1}', /missing field "type"/],
+      ['{"type":"send_msg","recipient_id":"bob","recipient_type":"user","content":"x"}', /missing field "msg_id"/],
+      ['{"type":"send_msg","msg_id":"m1","recipient_id":"bob","recipient_type":"user","content":5}', /"content" must be a string/],
+      ['{"type":"send_msg","msg_id":"m1","recipient_id":"bob","recipient_type":"channel","content":"x"}', /"recipient_type" must be "user" or "group"/],
+      ['{"type":"send_msg","msg_id":"m1","recipient_id":"b o b","recipient_type":"user","content":"x"}', /"recipient_id" must be/],
+      ['{"type":"ack","msg_id":"m1","status":"eaten"}', /"status" must be "received" or "read"/],
+      ['{"type":"heartbeat","timestamp":"soon"}', /"timestamp" must be a number/],
+    ];
+    for (const [text, problem] of cases) {
+      alice.ws.send(text);
+      const err = await alice.next('error');
+      expect(err.error_code).toBe('INVALID_MESSAGE_FORMAT');
+      expect(err.error_message).toMatch(problem);
+    }
+    alice.send({ type: 'heartbeat', timestamp: Date.now() });
+    expect(await alice.next('heartbeat_response')).toHaveProperty('timestamp');
+  });
+
+  it('names the msg_id of a malformed send_msg so the client can match the error', async () => {
+    gw = await startGateway();
+    const alice = await connect('alice', 'phone');
+    alice.send({ type: 'send_msg', msg_id: 'm-42', recipient_type: 'user', content: 'x' });
+    expect(await alice.next('error')).toMatchObject({ error_code: 'INVALID_MESSAGE_FORMAT', msg_id: 'm-42' });
+  });
+
+  it('closes a silent socket with HEARTBEAT_TIMEOUT and 4007, and keeps one that heartbeats', async () => {
+    gw = await startGateway({ HEARTBEAT_TIMEOUT_MS: '400' });
+    const silent = await connect('alice', 'phone');
+    const chatty = await connect('bob', 'phone');
+    const beat = setInterval(() => chatty.send({ type: 'heartbeat', timestamp: Date.now() }), 100);
+    try {
+      expect(await silent.next('error', undefined, 2000)).toMatchObject({ error_code: 'HEARTBEAT_TIMEOUT' });
+      expect((await silent.closed).code).toBe(4007);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(chatty.ws.readyState).toBe(1);
+    } finally {
+      clearInterval(beat);
+    }
+  });
+
+  it('replaces the socket of a device that connects again (4010), losing nothing pending', async () => {
+    gw = await startGateway();
+    const alice = await connect('alice', 'phone');
+    const old = await connect('bob', 'phone');
+    const id = alice.sendMessage('bob', 'pending');
+    await old.next('message');
+    const fresh = await connect('bob', 'phone');
+    expect(await old.closed).toMatchObject({ code: 4010 });
+    expect(await fresh.next('message')).toMatchObject({ msg_id: id, content: 'pending' });
+    const later = alice.sendMessage('bob', 'after replacement');
+    expect(await fresh.next('message', (f) => f.msg_id === later)).toBeTruthy();
+    expect(gw.node.hub.size).toBe(2);
+  });
+
+  it('holds live messages behind the replay so each conversation arrives in order', async () => {
+    gw = await startGateway({ REPLAY_BATCH: '5' });
+    const alice = await connect('alice', 'phone');
+    for (let i = 0; i < 40; i++) alice.sendMessage('bob', `n${i}`);
+    for (let i = 0; i < 40; i++) await alice.next('ack');
+    const bob = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await (await import('./support/gateway.ts')).token('bob', 'phone')}` } });
+    clients.push(bob);
+    await bob.next('auth_response');
+    // Live messages race the replay of the first forty.
+    for (let i = 40; i < 60; i++) alice.sendMessage('bob', `n${i}`);
+    const seqs: number[] = [];
+    for (let i = 0; i < 60; i++) seqs.push((await bob.next('message')).sequence_number as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(60);
+  });
+});
