@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from './support/gateway.ts';
+import { startGateway, token, type RunningGateway } from './support/gateway.ts';
 import { TestClient } from './support/client.ts';
+import { memoryBackends } from '../src/backends.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { MemoryRegistry } from '../src/registry/memory-registry.ts';
+import type { DeviceRecord } from '../src/registry/registry.ts';
 
 describe('session behaviour', () => {
   let gw: RunningGateway | undefined;
@@ -39,6 +43,25 @@ describe('session behaviour', () => {
     }
     alice.send({ type: 'heartbeat', timestamp: Date.now() });
     expect(await alice.next('heartbeat_response')).toHaveProperty('timestamp');
+  });
+
+  it('handles frames a client sends the moment the socket opens, before auth_response arrives', async () => {
+    // A registry with network latency (as etcd has) leaves a gap between the handshake and setup.
+    class SlowRegistry extends MemoryRegistry {
+      override async devices(userId: string): Promise<DeviceRecord[]> {
+        await new Promise((r) => setTimeout(r, 50));
+        return super.devices(userId);
+      }
+    }
+    const config = loadConfig({ JWT_SECRET: 'x'.repeat(32) });
+    gw = await startGateway({}, { ...memoryBackends(config), registry: new SlowRegistry() });
+    const bob = await connect('bob', 'phone');
+    const alice = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('alice', 'phone')}` } });
+    clients.push(alice);
+    alice.ws.on('open', () => alice.sendMessage('bob', 'sent on open', 'user', { msg_id: 'early-1' }));
+    await alice.next('auth_response');
+    expect(await alice.next('ack')).toMatchObject({ msg_id: 'early-1', status: 'delivered' });
+    expect(await bob.next('message')).toMatchObject({ msg_id: 'early-1' });
   });
 
   it('names the msg_id of a malformed send_msg so the client can match the error', async () => {
@@ -82,7 +105,7 @@ describe('session behaviour', () => {
     const alice = await connect('alice', 'phone');
     for (let i = 0; i < 40; i++) alice.sendMessage('bob', `n${i}`);
     for (let i = 0; i < 40; i++) await alice.next('ack');
-    const bob = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await (await import('./support/gateway.ts')).token('bob', 'phone')}` } });
+    const bob = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('bob', 'phone')}` } });
     clients.push(bob);
     await bob.next('auth_response');
     // Live messages race the replay of the first forty.

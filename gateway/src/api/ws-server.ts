@@ -104,6 +104,9 @@ export class WsServer implements SocketOwner {
     this.wss.handleUpgrade(req, raw, head, (ws) => {
       const socket = ws as ClientSocket;
       socket.on('error', onSocketError);
+      // Frames sent right after the handshake wait in the kernel until the
+      // socket is registered and listening; without this they would be dropped.
+      socket.pause();
       if (error !== null || identity === null) {
         const code = error?.code ?? ErrorCode.AUTH_FAILED;
         this.parts.metrics.connectionErrors.inc({ code });
@@ -151,6 +154,7 @@ export class WsServer implements SocketOwner {
     socket.registration = token;
     log.debug('connection_opened', { user_id: userId, device_id: deviceId });
     socket.sendText(encodeAuthResponse(userId, deviceId, Date.now()));
+    socket.resume();
     await this.parts.replayer.replay(socket);
   }
 

@@ -54,6 +54,8 @@ export class ClientSocket extends WebSocket {
     if (this.closingByServer) return;
     if (errorFrame !== undefined) this.sendText(errorFrame);
     this.closingByServer = true;
+    // A socket refused before it was set up is still paused; it must read the close reply.
+    if (this.isPaused) this.resume();
     if (this.readyState === WebSocket.OPEN || this.readyState === WebSocket.CONNECTING) {
       // Close reasons are capped at 123 bytes by RFC 6455.
       this.close(code, Buffer.from(reason).subarray(0, 123).toString());
