@@ -32,16 +32,15 @@ async function main(): Promise<void> {
 
 function warnDevMode(devSecret: boolean, devAdmin: boolean): void {
   const lines = [
-    '',
-    '  ########################################################################',
-    '  #  DEV MODE: NOT FOR PRODUCTION                                        #',
-    devSecret ? '  #  JWT secret is the public dev secret: anyone can mint tokens.        #' : '',
-    devAdmin ? `  #  Admin API token: ${DEV_ADMIN_TOKEN.padEnd(51)}#` : '',
-    '  #  Mint a token:  npm run token -- --user alice --device phone        #',
-    '  ########################################################################',
-    '',
-  ].filter((l) => l !== '');
-  process.stderr.write(lines.join('\n') + '\n\n');
+    'DEV MODE: NOT FOR PRODUCTION',
+    ...(devSecret ? ['JWT secret is the public dev secret: anyone can mint tokens.'] : []),
+    ...(devAdmin ? [`Admin API token: ${DEV_ADMIN_TOKEN}`] : []),
+    'Mint a token:  npm run token -- --user alice --device phone',
+  ];
+  const width = Math.max(...lines.map((l) => l.length)) + 4;
+  const rule = '#'.repeat(width + 2);
+  const boxed = lines.map((l) => `#  ${l.padEnd(width - 2)}#`);
+  process.stderr.write(['', rule, ...boxed, rule, '', ''].map((l) => (l === '' ? l : `  ${l}`)).join('\n'));
 }
 
 main().catch((err: unknown) => {

@@ -51,3 +51,12 @@ describe('configuration', () => {
     expect(config.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
   });
 });
+
+describe('README', () => {
+  it('documents every configuration variable', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { VARIABLES } = await import('../src/config/config.ts');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const [name, def] of VARIABLES) expect(readme).toContain(`| \`${name}\` | ${def.startsWith('`') || def === '-' ? def : `\`${def}\``} |`);
+  });
+});
