@@ -71,6 +71,10 @@ export class TokenVerifier {
 }
 
 function classify(err: unknown): GatewayError {
+  if (keysUnavailable(err)) {
+    // Not the token's fault: a client told AUTH_FAILED would drop its token; this one retries.
+    return new GatewayError(ErrorCode.SERVICE_UNAVAILABLE, 'Service unavailable: token signing keys could not be fetched');
+  }
   if (err instanceof errors.JWTExpired) return new GatewayError(ErrorCode.TOKEN_EXPIRED);
   if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) {
     return new GatewayError(ErrorCode.INVALID_TOKEN, `Invalid token format: ${(err as Error).message}`);
@@ -83,4 +87,15 @@ function classify(err: unknown): GatewayError {
   }
   // Bad signature, wrong issuer or audience, unknown key id: the token is well formed but not ours.
   return new GatewayError(ErrorCode.AUTH_FAILED);
+}
+
+/**
+ * The JWKS endpoint timed out, was unreachable (fetch rejects with a plain
+ * TypeError), answered non-200 or unparsable JSON (jose's generic JOSEError),
+ * or served no key set.
+ */
+function keysUnavailable(err: unknown): boolean {
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return true;
+  if (!(err instanceof errors.JOSEError)) return true;
+  return err.code === errors.JOSEError.code;
 }

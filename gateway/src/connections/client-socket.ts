@@ -57,8 +57,18 @@ export class ClientSocket extends WebSocket {
     // A socket refused before it was set up is still paused; it must read the close reply.
     if (this.isPaused) this.resume();
     if (this.readyState === WebSocket.OPEN || this.readyState === WebSocket.CONNECTING) {
-      // Close reasons are capped at 123 bytes by RFC 6455.
-      this.close(code, Buffer.from(reason).subarray(0, 123).toString());
+      // Close reasons are capped at 123 bytes by RFC 6455 (`ws` throws beyond that).
+      this.close(code, utf8Prefix(reason, 123));
     }
   }
+}
+
+/** At most `max` UTF-8 bytes of `text`, cut before a character rather than inside one. */
+function utf8Prefix(text: string, max: number): string {
+  const bytes = Buffer.from(text);
+  if (bytes.length <= max) return text;
+  let end = max;
+  // 10xxxxxx is a continuation byte: back up to the start of the character it belongs to.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString();
 }

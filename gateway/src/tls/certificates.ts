@@ -24,17 +24,19 @@ export function readKeyPair(files: TlsFiles): KeyPair {
   return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
 }
 
-/** Polls the files (one timer) and applies a changed pair to the HTTPS server. */
+/** Polls the files (one timer) and applies a changed pair to the HTTPS server and to gRPC. */
 export class CertificateReloader {
   private readonly files: TlsFiles;
   private readonly log: Logger;
   private current: KeyPair;
   private timer: NodeJS.Timeout | null = null;
+  private readonly grpcIdentity: IdentityProvider;
 
   constructor(files: TlsFiles, initial: KeyPair, log: Logger) {
     this.files = files;
     this.current = initial;
     this.log = log;
+    this.grpcIdentity = new IdentityProvider(initial);
   }
 
   watch(server: HttpsServer): void {
@@ -59,28 +61,61 @@ export class CertificateReloader {
     try {
       server.setSecureContext({ cert: next.cert, key: next.key });
       this.current = next;
+      // Only a pair the HTTPS server accepted reaches gRPC: both ports serve the same certificate.
+      this.grpcIdentity.update(next);
       this.log.info('tls_certificate_reloaded', { cert_file: this.files.certFile });
     } catch (err) {
       // A cert and key from different rotations do not match; wait for both.
       this.log.warn('tls_reload_rejected', { error: errorText(err) });
     }
   }
+
+  /** gRPC server credentials that follow the same files. */
+  grpcCredentials(): grpc.ServerCredentials {
+    // grpc-js 1.14 hands this function's first argument to the credentials'
+    // identity slot and the second to the CA slot (the declared names are the
+    // other way round), so the identity provider goes first. No CA: clients are
+    // not asked for certificates. The TLS test catches a change of this order.
+    return grpc.experimental.createCertificateProviderServerCredentials(
+      this.grpcIdentity,
+      null as unknown as grpc.experimental.CertificateProvider,
+      false,
+    );
+  }
 }
 
-/** gRPC server credentials that follow the same files. */
-export function grpcTlsCredentials(files: TlsFiles): grpc.ServerCredentials {
-  const provider = new grpc.experimental.FileWatcherCertificateProvider({
-    certificateFile: files.certFile,
-    privateKeyFile: files.keyFile,
-    refreshIntervalMs: files.reloadIntervalMs,
-  });
-  // grpc-js 1.14 hands this function's first argument to the credentials'
-  // identity slot and the second to the CA slot (the declared names are the
-  // other way round), so the identity provider goes first. No CA: clients are
-  // not asked for certificates. The TLS test catches a change of this order.
-  return grpc.experimental.createCertificateProviderServerCredentials(
-    provider,
-    null as unknown as grpc.experimental.CertificateProvider,
-    false,
-  );
+/**
+ * Feeds grpc-js the reloader's validated pair. Not grpc-js's own
+ * FileWatcherCertificateProvider: its first read is asynchronous, so gRPC
+ * dropped connections after start() had resolved, and a cert and key from
+ * different rotations made it drop every connection until the next poll.
+ */
+class IdentityProvider implements grpc.experimental.CertificateProvider {
+  private pair: KeyPair;
+  private readonly listeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+
+  constructor(pair: KeyPair) {
+    this.pair = pair;
+  }
+
+  update(pair: KeyPair): void {
+    this.pair = pair;
+    for (const listener of this.listeners) listener({ certificate: pair.cert, privateKey: pair.key });
+  }
+
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.add(listener);
+    // grpc-js subscribes its server to the credentials only after this returns,
+    // so a synchronous call would be lost; a microtask still lands before the port listens.
+    queueMicrotask(() => {
+      if (this.listeners.has(listener)) listener({ certificate: this.pair.cert, privateKey: this.pair.key });
+    });
+  }
+
+  removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.delete(listener);
+  }
+
+  addCaCertificateListener(): void {}
+  removeCaCertificateListener(): void {}
 }
