@@ -14,7 +14,9 @@ import type { GatewayConfig } from './config/config.ts';
 import { Hub } from './connections/hub.ts';
 import { ConnectionControl } from './delivery/connection-control.ts';
 import { LocalDelivery } from './delivery/local-delivery.ts';
+import { Peers } from './delivery/peers.ts';
 import { Replayer } from './delivery/replay.ts';
+import { Router } from './delivery/router.ts';
 import { Groups } from './messaging/groups.ts';
 import { Messenger } from './messaging/messenger.ts';
 import { Notifier } from './messaging/notifier.ts';
@@ -30,7 +32,7 @@ import { FrameRouter } from './api/frame-router.ts';
 import { GrpcServer } from './api/grpc-server.ts';
 import { createHttpApp, type Readiness } from './api/http-app.ts';
 import { WsServer } from './api/ws-server.ts';
-import { CertificateReloader, grpcTlsCredentials, readKeyPair } from './tls/certificates.ts';
+import { CertificateReloader, readKeyPair } from './tls/certificates.ts';
 
 export interface Backends {
   store: Store;
@@ -48,6 +50,7 @@ export class GatewayNode {
   private readonly ws: WsServer;
   private readonly grpc: GrpcServer;
   private readonly reloader: CertificateReloader | null = null;
+  private readonly peers: Peers | null;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private readonly startedAt = Date.now();
   private draining = false;
@@ -63,12 +66,16 @@ export class GatewayNode {
     const { limits } = config;
 
     const delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, limits.sendBufferMaxBytes);
-    const notifier = new Notifier(store, delivery);
-    const messenger = new Messenger(store, bus, delivery, this.metrics, { maxContentBytes: limits.maxContentBytes });
+    // Several nodes share the registry only when it is etcd; alone, every device is local.
+    this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ ...config.peers, credentials: grpc.credentials.createInsecure() });
+    const fleet = this.peers === null ? null : { registry, peers: this.peers, nodeId: config.nodeId };
+    const router = new Router(delivery, fleet, this.log);
+    const control = new ConnectionControl(this.hub, registry, fleet);
+    const notifier = new Notifier(store, router);
+    const messenger = new Messenger(store, bus, router, this.metrics, { maxContentBytes: limits.maxContentBytes });
     const receipts = new Receipts(store, notifier);
     const groups = new Groups(store, notifier);
     const replayer = new Replayer(store, delivery, config.replayBatch, limits.sendBufferMaxBytes);
-    const control = new ConnectionControl(this.hub, registry);
 
     bus.onGroupEvent(({ groupId, entry }) => {
       // Each node delivers a group message to its own members: encode once, look up members once.
@@ -96,13 +103,14 @@ export class GatewayNode {
         verifier: new TokenVerifier(config.jwt),
         hub: this.hub,
         registry,
+        control,
         router: new FrameRouter(messenger, receipts, this.metrics, this.log, limits),
         replayer,
         metrics: this.metrics,
         log: this.log,
       },
     );
-    this.grpc = new GrpcServer({ pusher: new Pusher(store, delivery, this.metrics), control, log: this.log });
+    this.grpc = new GrpcServer({ pusher: new Pusher(store, router, control, this.metrics), control, local: delivery, log: this.log });
 
     const app = createHttpApp({
       readiness: () => this.readiness(),
@@ -133,12 +141,13 @@ export class GatewayNode {
 
   /** Listens on the configured ports (0 picks free ones); resolves with the bound ports. */
   async start(): Promise<{ httpPort: number; grpcPort: number }> {
-    const { host, port, grpcPort, tls } = this.config;
-    const credentials =
-      tls.certFile !== undefined && tls.keyFile !== undefined
-        ? grpcTlsCredentials({ certFile: tls.certFile, keyFile: tls.keyFile, reloadIntervalMs: tls.reloadIntervalMs })
-        : grpc.ServerCredentials.createInsecure();
+    const { host, port, grpcPort } = this.config;
+    const credentials = this.reloader?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure();
     this.grpcPort = await this.grpc.listen(`${host.includes(':') ? `[${host}]` : host}:${grpcPort}`, credentials);
+    // Peers can reach this node before it registers itself; clients come only after.
+    const { store, registry, bus } = this.backends;
+    await Promise.all([store.start(), registry.start()]);
+    await bus.start();
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(port, host, () => {
@@ -205,7 +214,10 @@ export class GatewayNode {
     this.ws.refuseNew();
     this.grpc.setServing(false);
     const deadline = Date.now() + deadlineMs;
-    const perTick = Math.max(1, Math.round(this.config.drain.closesPerSecond / 10));
+    const rate = this.config.drain.closesPerSecond;
+    const perTick = Math.max(1, Math.round(rate / 10));
+    // Ticks are paced from the batch size, so rates under 10/s (batch of 1) are not rounded up.
+    const tickMs = (perTick * 1000) / rate;
     this.log.info('drain_started', { connections: this.hub.size, closes_per_second: this.config.drain.closesPerSecond });
     while (this.hub.size > 0 && Date.now() < deadline) {
       let closed = 0;
@@ -214,7 +226,7 @@ export class GatewayNode {
         socket.closeWith(CloseCode.SERVICE_RESTART, 'server draining: reconnect');
         if (++closed >= perTick) break;
       }
-      await sleep(100);
+      await sleep(tickMs);
     }
     this.log.info('drain_finished', { remaining: this.hub.size });
   }
@@ -228,6 +240,7 @@ export class GatewayNode {
     for (const socket of this.hub.all()) socket.terminate();
     this.ws.close();
     this.reloader?.stop();
+    this.peers?.close();
     this.loopDelay.disable();
     await Promise.all([
       this.grpc.shutdown(2000),

@@ -2,36 +2,24 @@
  * gRPC: `im.gateway.v1.IMGatewayService` from proto/, plus the standard
  * `grpc.health.v1.Health` service, which reports NOT_SERVING while draining.
  */
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation } from 'grpc-health-check';
+import { loadGatewayService, loadPeerService, SERVICE_NAME } from './proto.ts';
 import type { ConnectionControl } from '../delivery/connection-control.ts';
+import type { LocalDelivery } from '../delivery/local-delivery.ts';
 import type { Pusher } from '../messaging/pusher.ts';
+import { encodeLogged } from '../protocol/encode.ts';
+import type { LogEntry } from '../store/store.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { isValidId } from '../protocol/validate.ts';
+import { CloseCode } from '../protocol/errors.ts';
 
-export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
-export const SERVICE_PROTO = 'im/gateway/v1/im_gateway_service.proto';
-export const SERVICE_NAME = 'im.gateway.v1.IMGatewayService';
-
-/** Loads the service definition; clients (tests, peers, the operator) use the same loader. */
-export function loadGatewayService(): grpc.ServiceClientConstructor {
-  const definition = protoLoader.loadSync(SERVICE_PROTO, {
-    includeDirs: [PROTO_ROOT],
-    keepCase: true,
-    longs: Number,
-    defaults: true,
-  });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-    im: { gateway: { v1: { IMGatewayService: grpc.ServiceClientConstructor } } };
-  };
-  return pkg.im.gateway.v1.IMGatewayService;
-}
+export { loadGatewayService, SERVICE_NAME } from './proto.ts';
 
 export interface GrpcParts {
   pusher: Pusher;
   control: ConnectionControl;
+  local: LocalDelivery;
   log: Logger;
 }
 
@@ -93,15 +81,20 @@ export class GrpcServer {
       const { user_id: userId, device_id: deviceId, reason } = call.request;
       const problem = badId(userId, 'user_id');
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
-      const closed = control.closeLocal(userId, deviceId, reason);
-      log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason });
-      callback(null, { success: true, closed_count: closed });
+      control.close(userId, deviceId, reason).then(
+        (closed) => {
+          log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason });
+          callback(null, { success: true, closed_count: closed });
+        },
+        (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `registry error: ${errorText(err)}` }),
+      );
     };
     this.server.addService(loadGatewayService().service, {
       PushMessage: pushMessage,
       GetConnectionStatus: getConnectionStatus,
       CloseConnection: closeConnection,
     });
+    this.server.addService(loadPeerService().service, peerHandlers(parts));
     this.health.addToServer(this.server);
   }
 
@@ -136,4 +129,30 @@ export class GrpcServer {
 function badId(value: string, field: string): string | null {
   if (value === '') return `${field} is required`;
   return isValidId(value) ? null : `${field} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`;
+}
+
+/** IMGatewayPeerService: what other nodes of the fleet ask of this one. */
+function peerHandlers(parts: GrpcParts): grpc.UntypedServiceImplementation {
+  const forwardEntry: Unary<{ user_id: string; log_id: string; entry_json: string; except_device: string }, object> = (call, callback) => {
+    const { user_id: userId, log_id: logId, entry_json: entryJson, except_device: exceptDevice } = call.request;
+    let entry: LogEntry;
+    try {
+      entry = JSON.parse(entryJson) as LogEntry;
+    } catch {
+      return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'entry_json is not JSON' });
+    }
+    if (badId(userId, 'user_id') !== null || typeof entry?.pos !== 'number' || typeof entry.frame?.type !== 'string') {
+      return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'user_id and a logged entry are required' });
+    }
+    const delivered = parts.local.toUser(userId, logId, entry, encodeLogged(entry.frame), exceptDevice === '' ? undefined : exceptDevice);
+    callback(null, { delivered });
+  };
+  const closeLocal: Unary<{ user_id: string; device_id: string; reason: string; close_code: number }, object> = (call, callback) => {
+    const { user_id: userId, device_id: deviceId, reason, close_code: code } = call.request;
+    const problem = badId(userId, 'user_id');
+    if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
+    const closed = parts.control.closeLocal(userId, deviceId, reason, code === 0 ? CloseCode.CLOSED_BY_SERVER : code);
+    callback(null, { closed_count: closed });
+  };
+  return { ForwardEntry: forwardEntry, CloseLocal: closeLocal };
 }

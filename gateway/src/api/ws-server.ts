@@ -12,6 +12,7 @@ import { selectProtocol, tokenFromRequest } from '../auth/token-source.ts';
 import { ClientSocket, type SocketOwner } from '../connections/client-socket.ts';
 import { HeartbeatWheel } from '../connections/heartbeat-wheel.ts';
 import type { Hub } from '../connections/hub.ts';
+import type { ConnectionControl } from '../delivery/connection-control.ts';
 import type { Replayer } from '../delivery/replay.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
@@ -35,6 +36,7 @@ export interface WsServerParts {
   verifier: TokenVerifier;
   hub: Hub;
   registry: Registry;
+  control: ConnectionControl;
   router: FrameRouter;
   replayer: Replayer;
   metrics: GatewayMetrics;
@@ -124,7 +126,8 @@ export class WsServer implements SocketOwner {
   private async open(socket: ClientSocket, identity: Identity): Promise<void> {
     const { hub, registry, log } = this.parts;
     const { userId, deviceId } = identity;
-    const others = (await registry.devices(userId)).filter((d) => d.deviceId !== deviceId);
+    const records = await registry.devices(userId);
+    const others = records.filter((d) => d.deviceId !== deviceId);
     if (others.length >= this.options.maxDevicesPerUser) {
       this.parts.metrics.connectionErrors.inc({ code: ErrorCode.DEVICE_LIMIT_EXCEEDED });
       const message = `user already has ${others.length} devices connected (limit ${this.options.maxDevicesPerUser})`;
@@ -152,6 +155,14 @@ export class WsServer implements SocketOwner {
       return;
     }
     socket.registration = token;
+    // The same device still registered on another node: close it there, it was replaced.
+    for (const previous of records) {
+      if (previous.deviceId === deviceId && previous.node !== this.options.nodeId) {
+        this.parts.control.replaceElsewhere(previous).catch((err: unknown) => {
+          log.warn('replace_elsewhere_failed', { user_id: userId, node: previous.node, error: errorText(err) });
+        });
+      }
+    }
     log.debug('connection_opened', { user_id: userId, device_id: deviceId });
     socket.sendText(encodeAuthResponse(userId, deviceId, Date.now()));
     socket.resume();

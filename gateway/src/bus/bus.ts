@@ -1,7 +1,9 @@
 /**
- * Fan-out of group traffic to every gateway node. Each node delivers a group
- * event to its own local members, so one group message costs one publish,
- * not one call per member. Memory for one node; Kafka for a fleet.
+ * The message log and group fan-out. Every accepted message is appended to
+ * the log (private ones with `appendPrivate`; group ones with `publishGroup`,
+ * whose one record is also the broadcast). Each node delivers a group event
+ * to its own local members, so one group message costs one record, not one
+ * call per member. Memory for one node; Kafka for a fleet.
  */
 import type { LogEntry } from '../store/store.ts';
 
@@ -14,8 +16,12 @@ export type GroupEventHandler = (event: GroupEvent) => void;
 
 export interface Bus {
   readonly name: string;
+  /** Connects and starts consuming; the node calls it once, after onGroupEvent. */
+  start(): Promise<void>;
   healthy(): Promise<boolean>;
-  /** Resolves once the event is accepted for delivery to every node. */
+  /** Appends an accepted private message to the message log, keyed by its conversation. */
+  appendPrivate(logId: string, entry: LogEntry): Promise<void>;
+  /** Appends a group message to the log and fans it out; resolves once accepted for every node. */
   publishGroup(event: GroupEvent): Promise<void>;
   /** Registers this node's handler; called once at start. */
   onGroupEvent(handler: GroupEventHandler): void;

@@ -5,9 +5,14 @@ export class MemoryBus implements Bus {
   readonly name = 'memory';
   private handler: GroupEventHandler | null = null;
 
+  async start(): Promise<void> {}
+
   async healthy(): Promise<boolean> {
     return true;
   }
+
+  /** One node has no downstream log consumers: the store's logs are the record. */
+  async appendPrivate(): Promise<void> {}
 
   async publishGroup(event: GroupEvent): Promise<void> {
     this.handler?.(event);

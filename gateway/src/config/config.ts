@@ -40,6 +40,11 @@ export interface GatewayConfig {
   tls: { certFile: string | undefined; keyFile: string | undefined; reloadIntervalMs: number };
   allowedOrigins: string[] | undefined;
   backends: { etcdEndpoints: string[] | undefined; redisUrl: string | undefined; kafkaBrokers: string[] | undefined };
+  etcd: { prefix: string; leaseTtlSeconds: number };
+  redis: { keyPrefix: string };
+  kafka: { messagesTopic: string; groupTopic: string; partitions: number; replicationFactor: number };
+  /** Node-to-node gRPC calls (forwarding, remote closes). */
+  peers: { timeoutMs: number; retries: number };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -89,6 +94,15 @@ export const VARIABLES = [
   ['ETCD_ENDPOINTS', '-', 'Comma-separated etcd endpoints: fleet registry'],
   ['REDIS_URL', '-', 'Redis URL: shared logs, dedup, rate limits, groups'],
   ['KAFKA_BROKERS', '-', 'Comma-separated Kafka brokers: message log and group fan-out'],
+  ['ETCD_PREFIX', '/im-gateway', 'Key prefix of the registry in etcd'],
+  ['ETCD_LEASE_TTL_SECONDS', '10', 'TTL of the node\'s lease: a crashed node\'s entries vanish this long after it stops'],
+  ['REDIS_KEY_PREFIX', 'im:', 'Prefix of every Redis key the gateway writes'],
+  ['KAFKA_MESSAGES_TOPIC', 'im-gateway.messages', 'Topic of the private-message log (keyed by conversation)'],
+  ['KAFKA_GROUP_TOPIC', 'im-gateway.group-messages', 'Topic of group messages: the group log and the fan-out every node consumes'],
+  ['KAFKA_TOPIC_PARTITIONS', '12', 'Partitions of the topics the gateway creates when they are missing'],
+  ['KAFKA_REPLICATION_FACTOR', '1', 'Replication factor of the topics the gateway creates (3 in production)'],
+  ['FORWARD_TIMEOUT_MS', '2000', 'Deadline of one node-to-node gRPC call'],
+  ['FORWARD_RETRIES', '1', 'Further attempts of a node-to-node call that timed out or found the node unavailable'],
   ['LOG_LEVEL', 'info', '`debug`, `info`, `warn` or `error`'],
   ['CONFIG_FILE', '-', 'YAML file with any of these variables as keys; the environment wins'],
 ] as const;
@@ -146,6 +160,15 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
       redisUrl: read.url('REDIS_URL'),
       kafkaBrokers: read.list('KAFKA_BROKERS'),
     },
+    etcd: { prefix: read.str('ETCD_PREFIX') ?? '/im-gateway', leaseTtlSeconds: read.int('ETCD_LEASE_TTL_SECONDS', 10, 2, 3600) },
+    redis: { keyPrefix: read.str('REDIS_KEY_PREFIX') ?? 'im:' },
+    kafka: {
+      messagesTopic: read.str('KAFKA_MESSAGES_TOPIC') ?? 'im-gateway.messages',
+      groupTopic: read.str('KAFKA_GROUP_TOPIC') ?? 'im-gateway.group-messages',
+      partitions: read.int('KAFKA_TOPIC_PARTITIONS', 12, 1, 10_000),
+      replicationFactor: read.int('KAFKA_REPLICATION_FACTOR', 1, 1, 16),
+    },
+    peers: { timeoutMs: read.int('FORWARD_TIMEOUT_MS', 2000, 50), retries: read.int('FORWARD_RETRIES', 1, 0, 10) },
     logLevel: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
   read.finish();
@@ -163,6 +186,12 @@ function checkConsistency(config: GatewayConfig): GatewayConfig {
   }
   if (jwt.secret !== undefined && Buffer.byteLength(jwt.secret) < 32) {
     throw new ConfigError('JWT_SECRET must be at least 32 bytes for HS256');
+  }
+  const { etcdEndpoints, redisUrl, kafkaBrokers } = config.backends;
+  const fleet = [etcdEndpoints, redisUrl, kafkaBrokers].filter((b) => b !== undefined).length;
+  if (fleet > 0 && fleet < 3 && !(fleet === 1 && redisUrl !== undefined)) {
+    // Several nodes need all three: the registry to find devices, shared state, and fan-out to every node.
+    throw new ConfigError('a fleet needs ETCD_ENDPOINTS, REDIS_URL and KAFKA_BROKERS together (REDIS_URL alone runs one node on Redis)');
   }
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
     throw new ConfigError('set both TLS_CERT_FILE and TLS_KEY_FILE, or neither');

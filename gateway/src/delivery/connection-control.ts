@@ -1,16 +1,19 @@
-/** Connection status and forced closes for one user, as the gRPC API and the operator's drain need them. */
+/** Connection status and forced closes for one user, across the fleet. */
 import type { Hub } from '../connections/hub.ts';
 import type { DeviceRecord, Registry } from '../registry/registry.ts';
 import { encodeError } from '../protocol/encode.ts';
 import { CloseCode, ErrorCode } from '../protocol/errors.ts';
+import type { Peers } from './peers.ts';
 
 export class ConnectionControl {
   private readonly hub: Hub;
   private readonly registry: Registry;
+  private readonly fleet: { peers: Peers; nodeId: string } | null;
 
-  constructor(hub: Hub, registry: Registry) {
+  constructor(hub: Hub, registry: Registry, fleet: { peers: Peers; nodeId: string } | null) {
     this.hub = hub;
     this.registry = registry;
+    this.fleet = fleet;
   }
 
   /** The user's connected devices (one, when deviceId is given) across the registry. */
@@ -19,19 +22,43 @@ export class ConnectionControl {
     return deviceId === '' ? devices : devices.filter((d) => d.deviceId === deviceId);
   }
 
+  /** Closes the user's sockets (all devices when deviceId is empty) on every node; returns how many. */
+  async close(userId: string, deviceId: string, reason: string): Promise<number> {
+    let closed = this.closeLocal(userId, deviceId, reason, CloseCode.CLOSED_BY_SERVER);
+    if (this.fleet === null) return closed;
+    const remote = (await this.status(userId, deviceId)).filter((d) => d.node !== this.fleet!.nodeId);
+    const counts = await Promise.all(
+      [...new Set(remote.map((d) => d.grpc))].map((address) =>
+        this.fleet!.peers.closeLocal(address, { user_id: userId, device_id: deviceId, reason, close_code: CloseCode.CLOSED_BY_SERVER }),
+      ),
+    );
+    for (const count of counts) closed += count;
+    return closed;
+  }
+
+  /** Closes the same device's socket on another node: a newer connection replaced it. */
+  async replaceElsewhere(record: DeviceRecord): Promise<void> {
+    if (this.fleet === null || record.node === this.fleet.nodeId) return;
+    await this.fleet.peers.closeLocal(record.grpc, {
+      user_id: record.userId,
+      device_id: record.deviceId,
+      reason: 'replaced by a newer connection of the same device',
+      close_code: CloseCode.REPLACED,
+    });
+  }
+
   /**
-   * Closes the user's sockets on this node (all devices when deviceId is
-   * empty). The client gets a CONNECTION_CLOSED error naming the reason, then
-   * close code 4011 with the same reason. Returns how many were closed.
+   * Closes the user's sockets on this node only. With 4011 the client first
+   * gets a CONNECTION_CLOSED error naming the reason; the close carries it too.
    */
-  closeLocal(userId: string, deviceId: string, reason: string): number {
+  closeLocal(userId: string, deviceId: string, reason: string, code: number): number {
     const text = reason === '' ? 'closed by server' : reason;
-    const frame = encodeError(ErrorCode.CONNECTION_CLOSED, { message: text }, Date.now());
+    const frame = code === CloseCode.CLOSED_BY_SERVER ? encodeError(ErrorCode.CONNECTION_CLOSED, { message: text }, Date.now()) : undefined;
     let closed = 0;
     for (const socket of [...this.hub.devices(userId)]) {
       if (deviceId !== '' && socket.deviceId !== deviceId) continue;
       if (socket.closingByServer) continue;
-      socket.closeWith(CloseCode.CLOSED_BY_SERVER, text, frame);
+      socket.closeWith(code, text, frame);
       closed++;
     }
     return closed;

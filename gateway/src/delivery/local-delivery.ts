@@ -38,11 +38,6 @@ export class LocalDelivery {
     return delivered;
   }
 
-  /** Whether the user (or that one device, when given) has a socket here. */
-  isOnline(userId: string, deviceId: string): boolean {
-    return deviceId === '' ? this.hub.devices(userId).length > 0 : this.hub.get(userId, deviceId) !== undefined;
-  }
-
   /** Writes one entry to one socket, or holds it while the socket replays. */
   toSocket(socket: ClientSocket, logId: string, entry: LogEntry, text: string): boolean {
     if (!visibleTo(entry, socket.userId, socket.deviceId)) return false;

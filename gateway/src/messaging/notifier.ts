@@ -3,23 +3,23 @@
  * and to the user's online devices. Clients do not ack them, so a device's
  * cursor in n: moves as each is written; an offline device gets them on connect.
  */
-import type { LocalDelivery } from '../delivery/local-delivery.ts';
+import type { Router } from '../delivery/router.ts';
 import type { MembershipChangeFrame, ReadReceiptFrame } from '../protocol/frames.ts';
 import { encodeLogged } from '../protocol/encode.ts';
 import { notificationLog, type Store } from '../store/store.ts';
 
 export class Notifier {
   private readonly store: Store;
-  private readonly delivery: LocalDelivery;
+  private readonly router: Router;
 
-  constructor(store: Store, delivery: LocalDelivery) {
+  constructor(store: Store, router: Router) {
     this.store = store;
-    this.delivery = delivery;
+    this.router = router;
   }
 
   async notify(userId: string, frame: ReadReceiptFrame | MembershipChangeFrame): Promise<void> {
     const logId = notificationLog(userId);
     const result = await this.store.append(logId, frame);
-    if (result.status === 'appended') this.delivery.toUser(userId, logId, result.entry, encodeLogged(frame));
+    if (result.status === 'appended') await this.router.toUser(userId, logId, result.entry, encodeLogged(frame));
   }
 }

@@ -3,7 +3,8 @@
  * (with the caller's sequence_number) and to the online devices. Stored
  * first, so a device that drops before acking gets it on its next connect.
  */
-import type { LocalDelivery } from '../delivery/local-delivery.ts';
+import type { Router } from '../delivery/router.ts';
+import type { ConnectionControl } from '../delivery/connection-control.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { encodeLogged } from '../protocol/encode.ts';
 import type { MessageFrame } from '../protocol/frames.ts';
@@ -24,12 +25,14 @@ export type PushStatus = 'delivered' | 'offline';
 
 export class Pusher {
   private readonly store: Store;
-  private readonly delivery: LocalDelivery;
+  private readonly router: Router;
+  private readonly control: ConnectionControl;
   private readonly metrics: GatewayMetrics;
 
-  constructor(store: Store, delivery: LocalDelivery, metrics: GatewayMetrics) {
+  constructor(store: Store, router: Router, control: ConnectionControl, metrics: GatewayMetrics) {
     this.store = store;
-    this.delivery = delivery;
+    this.router = router;
+    this.control = control;
     this.metrics = metrics;
   }
 
@@ -52,10 +55,10 @@ export class Pusher {
     });
     if (result.status === 'duplicate') {
       // A retried push: already stored (and delivered if it could be); report presence only.
-      return this.delivery.isOnline(req.userId, req.deviceId) ? 'delivered' : 'offline';
+      return (await this.control.status(req.userId, req.deviceId)).length > 0 ? 'delivered' : 'offline';
     }
     this.metrics.messagesSent.inc();
-    const delivered = this.delivery.toUser(req.userId, logId, result.entry, encodeLogged(frame));
+    const delivered = await this.router.toUser(req.userId, logId, result.entry, encodeLogged(frame));
     this.metrics.messageLatency.observe(Date.now() - started);
     return delivered > 0 ? 'delivered' : 'offline';
   }

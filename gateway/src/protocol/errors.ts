@@ -87,8 +87,8 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   /** For DUPLICATE_MESSAGE: the sequence number the original was stored under. */
   sequenceNumber: number | undefined = undefined;
-  constructor(code: ErrorCode, message: string = errorMessages[code]) {
-    super(message);
+  constructor(code: ErrorCode, message: string = errorMessages[code], options?: ErrorOptions) {
+    super(message, options);
     this.code = code;
     this.name = 'GatewayError';
   }

@@ -6,6 +6,8 @@ export class MemoryRegistry implements Registry {
   private readonly users = new Map<string, Map<string, { record: DeviceRecord; token: string }>>();
   private nextToken = 0;
 
+  async start(): Promise<void> {}
+
   async healthy(): Promise<boolean> {
     return true;
   }

@@ -19,6 +19,8 @@ export type RegistrationToken = string;
 
 export interface Registry {
   readonly name: string;
+  /** Connects and starts this node's presence (its lease); called once before the node serves. */
+  start(): Promise<void>;
   healthy(): Promise<boolean>;
   /** Records a device on this node, replacing any earlier record of the same device. */
   register(record: DeviceRecord): Promise<RegistrationToken>;

@@ -51,6 +51,8 @@ export class MemoryStore implements Store {
     this.sweeper.unref();
   }
 
+  async start(): Promise<void> {}
+
   async healthy(): Promise<boolean> {
     return true;
   }

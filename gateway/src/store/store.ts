@@ -68,6 +68,8 @@ export interface RateLimit {
 export interface Store {
   /** Name shown in /ready's dependencies. */
   readonly name: string;
+  /** Connects; called once before the node serves. */
+  start(): Promise<void>;
   healthy(): Promise<boolean>;
 
   /**
