@@ -37,12 +37,15 @@ export async function startRedis(): Promise<RedisService> {
   const { source, images } = await getEngine();
   const port = await freePort();
   let container = await serviceContainer('redis', images.redis);
+  // As the gateway's docs ask of production: every acked write is fsynced to
+  // the AOF before Redis answers, so a killed Redis loses nothing acknowledged.
+  const durability = ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', '/tmp'];
   // The local image takes its port from the environment; the official one
   // from redis-server flags (its entrypoint prepends redis-server to them).
   container =
     source === 'local'
-      ? container.withEnvironment({ REDIS_PORT: String(port) })
-      : container.withCommand(['--port', String(port), '--bind', LOOPBACK, '--save', '', '--appendonly', 'no']);
+      ? container.withEnvironment({ REDIS_PORT: String(port) }).withCommand(durability)
+      : container.withCommand(['--port', String(port), '--bind', LOOPBACK, '--save', '', ...durability]);
   const ready = () =>
     waitUntil(`redis on ${port}`, async () => (await tcpRequest(port, 'PING\r\n')).startsWith('+PONG'), READY_TIMEOUT_MS);
   const started = await start(container, /Ready to accept connections/, READY_TIMEOUT_MS, ready);

@@ -1,0 +1,124 @@
+import { Redis } from 'ioredis';
+import { getContainerRuntimeClient } from 'testcontainers';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, waitUntil } from '../../e2e/infra/net.ts';
+import { startRedis, type RedisService } from '../../e2e/infra/providers.ts';
+import { RedisStore } from '../src/store/redis-store.ts';
+import type { Store } from '../src/store/store.ts';
+import { message, storeContract, type StoreSettings } from './support/store-contract.ts';
+
+const START_TIMEOUT_MS = 120_000;
+const SETTINGS: StoreSettings = {
+  retention: { maxEntries: 100, maxAgeMs: 60_000, dedupTtlMs: 60_000 },
+  rate: { limit: 100, windowMs: 60_000 },
+};
+
+let prefixes = 0;
+/** A key prefix no other test uses, so tests on one server do not see each other. */
+const freshPrefix = (): string => `t${++prefixes}:`;
+
+async function openStore(url: string, settings: StoreSettings, keyPrefix = freshPrefix()): Promise<RedisStore> {
+  const store = new RedisStore({ url, keyPrefix, ...settings });
+  await store.start();
+  return store;
+}
+
+describe('on a running Redis', () => {
+  let redis: RedisService;
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, START_TIMEOUT_MS);
+  afterAll(async () => redis?.stop());
+
+  storeContract('redis', (settings, sharedWith?: Store) =>
+    openStore(redis.url, settings, sharedWith === undefined ? undefined : (sharedWith as RedisStore).keyPrefix),
+  );
+
+  describe('keys', () => {
+    let store: RedisStore;
+    let raw: Redis;
+    beforeAll(() => {
+      raw = new Redis(redis.url);
+    });
+    afterAll(() => raw?.disconnect());
+    afterEach(async () => store?.close());
+
+    it('lets an idle log expire but keeps its position counter', async () => {
+      store = await openStore(redis.url, SETTINGS);
+      const p = store.keyPrefix;
+      await store.append('d:alice:bob', message('m1'), { participants: ['alice', 'bob'] });
+      await store.append('d:alice:bob', message('m2'));
+      const logTtl = await raw.pttl(`${p}log:d:alice:bob`);
+      expect(logTtl).toBeGreaterThan(SETTINGS.retention.maxAgeMs);
+      expect(logTtl).toBeLessThanOrEqual(SETTINGS.retention.maxAgeMs + 60_000);
+      expect(await raw.pttl(`${p}seq:d:alice:bob`)).toBe(-1);
+      expect(await raw.pttl(`${p}convs:bob`)).toBeGreaterThan(logTtl);
+
+      await raw.del(`${p}log:d:alice:bob`); // as its TTL would
+      expect(await store.read('d:alice:bob', 0, 10)).toEqual({ entries: [], firstPos: 0, lastPos: 2 });
+      const next = await store.append('d:alice:bob', message('m3'));
+      expect(next.status === 'appended' && next.entry.pos).toBe(3);
+    });
+
+    it('runs its scripts again after Redis forgot them', async () => {
+      store = await openStore(redis.url, SETTINGS);
+      await store.append('g:team', message('m1', 'alice', 'team'));
+      await raw.script('FLUSH');
+      const next = await store.append('g:team', message('m2', 'alice', 'team'));
+      expect(next.status === 'appended' && next.entry.pos).toBe(2);
+    });
+  });
+});
+
+describe('when Redis goes away', () => {
+  let redis: RedisService;
+  let store: RedisStore | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, START_TIMEOUT_MS);
+  afterEach(async () => store?.close());
+  afterAll(async () => redis?.stop());
+
+  it('gives up starting after connectTimeoutMs when Redis cannot be reached', async () => {
+    store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 500, ...SETTINGS });
+    const started = Date.now();
+    await expect(store.start()).rejects.toThrow(/not ready after 500 ms/);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await store.healthy()).toBe(false);
+  });
+
+  it('fails fast while Redis is down and serves its data again after restart()', async () => {
+    store = await openStore(redis.url, SETTINGS);
+    await store.append('d:alice:bob', message('m1'), { dedupKey: 'alice:m1', participants: ['alice', 'bob'] });
+    await store.advanceCursor('bob', 'phone', 'd:alice:bob', 1);
+    await store.addMember('team', 'bob');
+    expect(await store.healthy()).toBe(true);
+    // The e2e image keeps nothing across a restart unless told to; a
+    // snapshot stands in for the AOF a production Redis runs with.
+    const raw = new Redis(redis.url);
+    await raw.save();
+    raw.disconnect();
+
+    const client = await getContainerRuntimeClient();
+    await client.container.stop(client.container.getById(redis.container.getId()), { timeout: 0 });
+    expect(await store.healthy()).toBe(false);
+    for (const call of [
+      () => store!.append('d:alice:bob', message('m2'), { dedupKey: 'alice:m2' }),
+      () => store!.read('d:alice:bob', 0, 10),
+      () => store!.consumeRate('alice', Date.now()),
+    ]) {
+      const began = Date.now();
+      await expect(call()).rejects.toThrow();
+      expect(Date.now() - began).toBeLessThan(1_000);
+    }
+
+    await redis.restart();
+    await waitUntil('store healthy again', () => store!.healthy(), 10_000);
+    expect(await store.read('d:alice:bob', 0, 10)).toMatchObject({ firstPos: 1, lastPos: 1, entries: [{ pos: 1 }] });
+    expect(await store.append('d:alice:bob', message('m1'), { dedupKey: 'alice:m1' })).toEqual({ status: 'duplicate', pos: 1 });
+    const next = await store.append('d:alice:bob', message('m2'), { dedupKey: 'alice:m2' });
+    expect(next.status === 'appended' && next.entry.pos).toBe(2);
+    expect(await store.cursors('bob', 'phone')).toEqual(new Map([['d:alice:bob', 1]]));
+    expect(await store.isMember('team', 'bob')).toBe(true);
+  }, START_TIMEOUT_MS);
+});
