@@ -13,9 +13,11 @@ import type { Bus } from './bus/bus.ts';
 import type { GatewayConfig } from './config/config.ts';
 import { Hub } from './connections/hub.ts';
 import { ConnectionControl } from './delivery/connection-control.ts';
+import { GroupFanout } from './delivery/group-fanout.ts';
 import { LocalDelivery } from './delivery/local-delivery.ts';
 import { Peers } from './delivery/peers.ts';
 import { Replayer } from './delivery/replay.ts';
+import { RetryQueue } from './delivery/retry-queue.ts';
 import { Router } from './delivery/router.ts';
 import { Groups } from './messaging/groups.ts';
 import { Messenger } from './messaging/messenger.ts';
@@ -25,7 +27,6 @@ import { Receipts } from './messaging/receipts.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { CloseCode } from './protocol/errors.ts';
-import { encodeLogged } from './protocol/encode.ts';
 import type { Registry } from './registry/registry.ts';
 import type { Store } from './store/store.ts';
 import { FrameRouter } from './api/frame-router.ts';
@@ -40,6 +41,9 @@ export interface Backends {
   bus: Bus;
 }
 
+/** Work waiting for a dependency to come back: bounded, then left to replay on connect. */
+const RETRY_OPTIONS = { maxItems: 50_000, maxAgeMs: 10 * 60_000, baseDelayMs: 200, maxDelayMs: 5_000 };
+
 export class GatewayNode {
   readonly config: GatewayConfig;
   readonly log: Logger;
@@ -51,6 +55,7 @@ export class GatewayNode {
   private readonly grpc: GrpcServer;
   private readonly reloader: CertificateReloader | null = null;
   private readonly peers: Peers | null;
+  private readonly retries: RetryQueue;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private readonly startedAt = Date.now();
   private draining = false;
@@ -68,26 +73,17 @@ export class GatewayNode {
     const delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, limits.sendBufferMaxBytes);
     // Several nodes share the registry only when it is etcd; alone, every device is local.
     this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ ...config.peers, credentials: grpc.credentials.createInsecure() });
-    const fleet = this.peers === null ? null : { registry, peers: this.peers, nodeId: config.nodeId };
+    this.retries = new RetryQueue(RETRY_OPTIONS, this.log);
+    const fleet = this.peers === null ? null : { registry, peers: this.peers, nodeId: config.nodeId, retries: this.retries };
     const router = new Router(delivery, fleet, this.log);
     const control = new ConnectionControl(this.hub, registry, fleet);
     const notifier = new Notifier(store, router);
-    const messenger = new Messenger(store, bus, router, this.metrics, { maxContentBytes: limits.maxContentBytes });
+    const messenger = new Messenger(store, bus, router, this.retries, this.metrics, { maxContentBytes: limits.maxContentBytes });
     const receipts = new Receipts(store, notifier);
     const groups = new Groups(store, notifier);
     const replayer = new Replayer(store, delivery, config.replayBatch, limits.sendBufferMaxBytes);
 
-    bus.onGroupEvent(({ groupId, entry }) => {
-      // Each node delivers a group message to its own members: encode once, look up members once.
-      const logId = `g:${groupId}`;
-      const text = encodeLogged(entry.frame);
-      store.groupMembers(groupId).then(
-        (members) => {
-          for (const member of members) delivery.toUser(member, logId, entry, text);
-        },
-        (err: unknown) => this.log.error('group_fanout_failed', { group_id: groupId, error: String(err) }),
-      );
-    });
+    bus.onGroupEvent(new GroupFanout(store, delivery, this.retries).onEvent);
 
     this.ws = new WsServer(
       {
@@ -241,6 +237,7 @@ export class GatewayNode {
     this.ws.close();
     this.reloader?.stop();
     this.peers?.close();
+    this.retries.close();
     this.loopDelay.disable();
     await Promise.all([
       this.grpc.shutdown(2000),

@@ -5,6 +5,7 @@
  */
 import type { Bus } from '../bus/bus.ts';
 import type { ClientSocket } from '../connections/client-socket.ts';
+import type { RetryQueue } from '../delivery/retry-queue.ts';
 import type { Router } from '../delivery/router.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
@@ -26,13 +27,15 @@ export class Messenger {
   private readonly store: Store;
   private readonly bus: Bus;
   private readonly router: Router;
+  private readonly retries: RetryQueue;
   private readonly metrics: GatewayMetrics;
   private readonly limits: SendLimits;
 
-  constructor(store: Store, bus: Bus, router: Router, metrics: GatewayMetrics, limits: SendLimits) {
+  constructor(store: Store, bus: Bus, router: Router, retries: RetryQueue, metrics: GatewayMetrics, limits: SendLimits) {
     this.store = store;
     this.bus = bus;
     this.router = router;
+    this.retries = retries;
     this.metrics = metrics;
     this.limits = limits;
   }
@@ -81,7 +84,8 @@ export class Messenger {
     let status: AckStatus = 'delivered';
     if (isGroup) {
       // One record: the message log and the fan-out to every node's members.
-      await dependency('bus', this.bus.publishGroup({ groupId: msg.recipient_id, entry }));
+      // Stored already: if Kafka is down the publish waits in the retry queue, so online members still get it live.
+      await dependency('bus', this.retries.attempt(`publish ${logId}#${entry.pos}`, () => this.bus.publishGroup({ groupId: msg.recipient_id, entry })));
     } else {
       const text = encodeLogged(entry.frame);
       const self = senderId === msg.recipient_id;
@@ -89,7 +93,7 @@ export class Messenger {
       const [toRecipient] = await Promise.all([
         dependency('registry', this.router.toUser(msg.recipient_id, logId, entry, text, self ? socket.deviceId : undefined)),
         self ? 0 : dependency('registry', this.router.toUser(senderId, logId, entry, text, socket.deviceId)),
-        dependency('bus', this.bus.appendPrivate(logId, entry)),
+        dependency('bus', this.retries.attempt(`log ${logId}#${entry.pos}`, () => this.bus.appendPrivate(logId, entry))),
       ]);
       if (toRecipient === 0) status = 'offline';
     }
