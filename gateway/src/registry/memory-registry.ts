@@ -1,12 +1,26 @@
 /** The single-node registry: device records in a map, tokens from a counter. */
-import type { DeviceRecord, Registry, RegistrationToken } from './registry.ts';
+import type { DeviceRecord, NodeRecord, Registry, RegistrationToken } from './registry.ts';
+
+export interface MemoryRegistryNode {
+  nodeId: string;
+  grpcAddress: string;
+}
 
 export class MemoryRegistry implements Registry {
   readonly name = 'memory';
   private readonly users = new Map<string, Map<string, { record: DeviceRecord; token: string }>>();
   private nextToken = 0;
+  /** This node, as nodes() lists it while started; without it the node lists nothing. */
+  private readonly node: MemoryRegistryNode | undefined;
+  private startedAt: number | undefined;
 
-  async start(): Promise<void> {}
+  constructor(node?: MemoryRegistryNode) {
+    this.node = node;
+  }
+
+  async start(): Promise<void> {
+    this.startedAt ??= Date.now();
+  }
 
   async healthy(): Promise<boolean> {
     return true;
@@ -35,5 +49,20 @@ export class MemoryRegistry implements Registry {
     return devices === undefined ? [] : [...devices.values()].map((d) => d.record);
   }
 
-  async close(): Promise<void> {}
+  async nodes(): Promise<NodeRecord[]> {
+    if (this.node === undefined || this.startedAt === undefined) return [];
+    return [{ node: this.node.nodeId, grpc: this.node.grpcAddress, startedAt: this.startedAt }];
+  }
+
+  async devicesOnNode(nodeId: string): Promise<DeviceRecord[]> {
+    const found: DeviceRecord[] = [];
+    for (const devices of this.users.values()) {
+      for (const { record } of devices.values()) if (record.node === nodeId) found.push(record);
+    }
+    return found;
+  }
+
+  async close(): Promise<void> {
+    this.startedAt = undefined;
+  }
 }

@@ -17,6 +17,15 @@ export interface DeviceRecord {
 /** Identifies one registration, so a late unregister cannot remove a newer one. */
 export type RegistrationToken = string;
 
+/** A gateway node that is up: published by the node itself, for as long as it lives. */
+export interface NodeRecord {
+  node: string;
+  /** The node's gRPC address (host:port). */
+  grpc: string;
+  /** Milliseconds since epoch. */
+  startedAt: number;
+}
+
 export interface Registry {
   readonly name: string;
   /** Connects and starts this node's presence (its lease); called once before the node serves. */
@@ -27,5 +36,9 @@ export interface Registry {
   /** Removes the record only if it is still the one `token` names. */
   unregister(userId: string, deviceId: string, token: RegistrationToken): Promise<void>;
   devices(userId: string): Promise<DeviceRecord[]>;
+  /** The live gateway nodes (the operator's view of the fleet). */
+  nodes(): Promise<NodeRecord[]>;
+  /** Every device registered to `nodeId`, for draining it. */
+  devicesOnNode(nodeId: string): Promise<DeviceRecord[]>;
   close(): Promise<void>;
 }

@@ -1,0 +1,309 @@
+// EtcdRegistry against a real etcd 3.4 (e2e/infra): the shared contract with
+// two registries as two nodes, then leases: a clean close, a crashed node, a
+// lease etcd expired, and etcd itself away for longer than the TTL.
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Etcd3 } from 'etcd3';
+import { getContainerRuntimeClient } from 'testcontainers';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startEtcd } from '../../e2e/infra/providers.ts';
+import type { EtcdService } from '../../e2e/infra/providers.ts';
+import type { Logger } from '../src/observability/logger.ts';
+import { EtcdRegistry } from '../src/registry/etcd-registry.ts';
+import type { EtcdRegistryOptions } from '../src/registry/etcd-registry.ts';
+import { device, grpcOf, registryContract } from './support/registry-contract.ts';
+
+const START_TIMEOUT_MS = 120_000;
+/** A short lease, so expiry and recovery happen within a test. */
+const TTL_S = 2;
+/** What "fails fast" means here: the call deadline (1.5 s) and some slack. */
+const FAST_MS = 2500;
+
+let etcd: EtcdService;
+let admin: Etcd3;
+let prefix: string;
+let fleets = 0;
+const registries: EtcdRegistry[] = [];
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  admin = new Etcd3({ hosts: etcd.endpoints });
+}, START_TIMEOUT_MS);
+
+afterAll(async () => {
+  admin?.close();
+  await etcd?.stop();
+});
+
+// Each test is its own fleet under its own prefix.
+beforeEach(() => {
+  prefix = `/gw-test-${++fleets}`;
+});
+
+afterEach(async () => {
+  await Promise.all(registries.splice(0).map((r) => r.close()));
+});
+
+function registry(nodeId: string, options: Partial<EtcdRegistryOptions> = {}): EtcdRegistry {
+  const r = new EtcdRegistry({ endpoints: etcd.endpoints, prefix, nodeId, grpcAddress: grpcOf(nodeId), leaseTtlSeconds: TTL_S, ...options });
+  registries.push(r);
+  return r;
+}
+
+registryContract('etcd', async (node) => new EtcdRegistry({ endpoints: etcd.endpoints, prefix, ...node, leaseTtlSeconds: 5 }), { fleet: true });
+
+describe('EtcdRegistry leases on a real etcd', () => {
+  it('publishes the node and its devices under one lease, as JSON', async () => {
+    const a = registry('node-a');
+    await a.start();
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    const kvs = (await admin.getAll().prefix(`${prefix}/`).exec()).kvs;
+    expect(kvs.map((kv) => [kv.key.toString(), JSON.parse(kv.value.toString())])).toEqual([
+      [`${prefix}/nodes/node-a`, { grpc: grpcOf('node-a'), started_at: expect.any(Number) }],
+      [`${prefix}/users/alice/phone`, { node: 'node-a', grpc: grpcOf('node-a'), connected_at: 1000 }],
+    ]);
+    expect(kvs[0]!.lease).not.toBe('0');
+    expect(kvs[1]!.lease).toBe(kvs[0]!.lease);
+  });
+
+  it('reads every page of a large prefix', async () => {
+    const a = registry('node-a');
+    await a.start();
+    const value = JSON.stringify({ node: 'node-x', grpc: grpcOf('node-x'), connected_at: 1 });
+    for (let batch = 0; batch < 25; batch++) {
+      const puts = Array.from({ length: 100 }, (_, i) => admin.put(`${prefix}/users/user-${batch * 100 + i}/phone`).value(value));
+      await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...puts).commit();
+    }
+    const onX = await a.devicesOnNode('node-x');
+    expect(onX).toHaveLength(2500);
+    expect(new Set(onX.map((d) => d.userId)).size).toBe(2500);
+  });
+
+  it('refuses to start, quickly, when etcd cannot be reached', async () => {
+    const a = registry('node-a', { endpoints: ['http://127.0.0.1:1'] });
+    const started = performance.now();
+    await expect(a.start()).rejects.toThrow(/etcd registry start failed/);
+    expect(performance.now() - started).toBeLessThan(FAST_MS);
+    expect(await a.healthy()).toBe(false);
+  });
+
+  it('removes the node’s entries at once on a clean close', async () => {
+    const a = registry('node-a', { leaseTtlSeconds: 60 });
+    await a.start();
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    await a.close();
+    expect(await keys()).toEqual([]);
+  });
+
+  it('loses a crashed node’s entries when its lease expires', async () => {
+    const b = registry('node-b');
+    await b.start();
+    const crashed = await crashedNode('node-c');
+    try {
+      expect((await b.devices('alice')).map((d) => d.node)).toEqual(['node-c']);
+      expect((await b.nodes()).map((n) => n.node).sort()).toEqual(['node-b', 'node-c']);
+      crashed.kill('SIGKILL');
+      const killedAt = performance.now();
+      // Nobody keeps the lease alive: etcd drops it and its keys within a TTL.
+      await until(async () => (await b.devices('alice')).length === 0, (TTL_S + 3) * 1000);
+      const gone = performance.now() - killedAt;
+      expect(gone).toBeLessThan((TTL_S + 2) * 1000);
+      expect((await b.nodes()).map((n) => n.node)).toEqual(['node-b']);
+      console.info(`[etcd-registry] crashed node's entries gone ${Math.round(gone)} ms after the kill (TTL ${TTL_S} s)`);
+    } finally {
+      crashed.kill('SIGKILL');
+    }
+  });
+
+  it('puts its entries back by itself when etcd expires its lease, leaving devices other nodes took', async () => {
+    const [a, b] = [registry('node-a'), registry('node-b')];
+    await a.start();
+    await b.start();
+    const phone = await a.register(device('alice', 'phone', 'node-a', 1000));
+    const tablet = await a.register(device('alice', 'tablet', 'node-a', 2000));
+    // Enough devices to put back several at a time.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => a.register(device(`user-${i}`, 'phone', 'node-a', i))));
+    const before = await leaseOf(`${prefix}/nodes/node-a`);
+
+    // What etcd does to a node it has not heard from for a TTL: the lease and its keys go.
+    await admin.leaseClient.leaseRevoke({ ID: before });
+    expect(await a.devices('alice')).toEqual([]);
+    // The tablet connects to node B before node A notices.
+    const onB = await b.register(device('alice', 'tablet', 'node-b', 3000));
+
+    // Node A learns at its next keepalive and re-registers under a new lease.
+    await until(async () => (await a.healthy()) && (await a.devices('alice')).length === 2, 5000);
+    const after = await leaseOf(`${prefix}/nodes/node-a`);
+    expect(after).not.toBe(before);
+    expect(await leaseOf(`${prefix}/users/alice/phone`)).toBe(after);
+    expect(sortedDevices(await b.devices('alice'))).toEqual([device('alice', 'phone', 'node-a', 1000), device('alice', 'tablet', 'node-b', 3000)]);
+    expect(await b.devicesOnNode('node-a')).toHaveLength(201);
+    expect(await leaseOf(`${prefix}/users/user-199/phone`)).toBe(after);
+
+    // Tokens from before the loss still work, and still only on their own record.
+    await a.unregister('alice', 'tablet', tablet);
+    await a.unregister('alice', 'phone', phone);
+    expect(await b.devices('alice')).toEqual([device('alice', 'tablet', 'node-b', 3000)]);
+    await b.unregister('alice', 'tablet', onB);
+    expect(await b.devices('alice')).toEqual([]);
+  });
+
+  it('fails fast while etcd is down, then re-registers everything after the lease is lost', async () => {
+    const log = recordingLog();
+    const a = registry('node-a', { log });
+    await a.start();
+    const phone = await a.register(device('alice', 'phone', 'node-a', 1000));
+    await a.register(device('bob', 'phone', 'node-a', 2000));
+    const before = await leaseOf(`${prefix}/nodes/node-a`);
+
+    const outage = await etcdDown();
+    const stoppedAt = performance.now();
+    try {
+      expect(await a.healthy()).toBe(false);
+      for (const call of [() => a.register(device('carol', 'phone', 'node-a', 3000)), () => a.devices('alice'), () => a.nodes()]) {
+        const started = performance.now();
+        await expect(call()).rejects.toThrow(/etcd registry|no live lease/);
+        expect(performance.now() - started).toBeLessThan(FAST_MS);
+      }
+      // Down for longer than twice the TTL: the client gives the lease up (etcd3 'lost').
+      await sleep(Math.max(0, 3 * TTL_S * 1000 - (performance.now() - stoppedAt)));
+      const started = performance.now();
+      await expect(a.register(device('carol', 'phone', 'node-a', 3000))).rejects.toThrow(/no live lease|etcd registry/);
+      expect(performance.now() - started).toBeLessThan(FAST_MS);
+      expect(await a.healthy()).toBe(false);
+    } finally {
+      await outage.end();
+    }
+    const restartedAt = performance.now();
+    await until(() => a.healthy(), 15_000);
+    const recovered = performance.now() - restartedAt;
+    console.info(`[etcd-registry] etcd down ${Math.round(restartedAt - stoppedAt)} ms; healthy again ${Math.round(recovered)} ms after etcd served again`);
+    console.info(`[etcd-registry] events: ${log.events.map((e) => `${e.ms}ms ${e.event}`).join(', ')}`);
+    const names = log.events.map((e) => e.event);
+    expect(names).toContain('registry_lease_lost');
+    expect(names.indexOf('registry_lease_recovered')).toBeGreaterThan(names.indexOf('registry_lease_lost'));
+
+    const after = await leaseOf(`${prefix}/nodes/node-a`);
+    expect(after).not.toBe(before);
+    expect(await a.devices('alice')).toEqual([device('alice', 'phone', 'node-a', 1000)]);
+    expect(await a.devicesOnNode('node-a')).toHaveLength(2);
+    expect(await leaseOf(`${prefix}/users/bob/phone`)).toBe(after);
+    // The registration refused while etcd was down left nothing behind.
+    expect(await a.devices('carol')).toEqual([]);
+    // etcd renews leases when it restarts; the old one then expires unattended and must take nothing with it.
+    await sleep((TTL_S + 2) * 1000);
+    expect(await a.devicesOnNode('node-a')).toHaveLength(2);
+    expect(await a.healthy()).toBe(true);
+
+    // A late unregister with the token from before the loss removes the re-registered record.
+    await a.unregister('alice', 'phone', phone);
+    expect(await a.devices('alice')).toEqual([]);
+    expect((await a.devicesOnNode('node-a')).map((d) => d.userId)).toEqual(['bob']);
+  }, 60_000);
+
+  it('carries out an unregister that failed while etcd was briefly away, once it answers', async () => {
+    // A TTL the outage stays well within: the lease survives and so would the stale record.
+    const a = registry('node-a', { leaseTtlSeconds: 6 });
+    await a.start();
+    const phone = await a.register(device('alice', 'phone', 'node-a', 1000));
+    const before = await leaseOf(`${prefix}/nodes/node-a`);
+    const outage = await etcdDown();
+    try {
+      const started = performance.now();
+      await expect(a.unregister('alice', 'phone', phone)).rejects.toThrow(/etcd registry unregister failed/);
+      expect(performance.now() - started).toBeLessThan(FAST_MS);
+    } finally {
+      await outage.end();
+    }
+    await until(async () => (await a.devices('alice')).length === 0, 10_000);
+    expect(await leaseOf(`${prefix}/nodes/node-a`)).toBe(before);
+    expect(await a.healthy()).toBe(true);
+  }, 30_000);
+});
+
+/** Stops the etcd container (SIGKILL, data kept); end() starts it again and waits until it serves. */
+async function etcdDown(): Promise<{ end(): Promise<void> }> {
+  const runtime = await getContainerRuntimeClient();
+  const container = runtime.container.getById(etcd.container.getId());
+  await runtime.container.stop(container, { timeout: 0 });
+  return {
+    async end() {
+      await runtime.container.start(container);
+      await until(async () => {
+        const response = await fetch(`${etcd.endpoints[0]}/health`, { signal: AbortSignal.timeout(1000) });
+        return response.ok;
+      }, 30_000);
+    },
+  };
+}
+
+/** A logger that keeps the events, with their time since it was made. */
+function recordingLog(): Logger & { events: Array<{ event: string; ms: number; fields?: Record<string, unknown> }> } {
+  const t0 = performance.now();
+  const events: Array<{ event: string; ms: number; fields?: Record<string, unknown> }> = [];
+  const record = (event: string, fields?: Record<string, unknown>): void => {
+    events.push({ event, ms: Math.round(performance.now() - t0), fields });
+  };
+  return { events, debug: record, info: record, warn: record, error: record };
+}
+
+async function keys(): Promise<string[]> {
+  return admin.getAll().prefix(`${prefix}/`).keys();
+}
+
+async function leaseOf(key: string): Promise<string> {
+  const kv = (await admin.get(key).exec()).kvs[0];
+  if (kv === undefined) throw new Error(`${key} is missing`);
+  return kv.lease;
+}
+
+function sortedDevices<T extends { deviceId: string }>(records: T[]): T[] {
+  return [...records].sort((x, y) => x.deviceId.localeCompare(y.deviceId));
+}
+
+/** A node in its own process that registers alice/phone and then can be killed without any goodbye. */
+async function crashedNode(nodeId: string): Promise<ReturnType<typeof spawn>> {
+  const script = `
+    const { EtcdRegistry } = await import(process.env.REGISTRY_MODULE);
+    const options = JSON.parse(process.env.REGISTRY_OPTIONS);
+    const registry = new EtcdRegistry(options);
+    await registry.start();
+    await registry.register({ userId: 'alice', deviceId: 'phone', node: options.nodeId, grpc: options.grpcAddress, connectedAt: Date.now() });
+    process.stdout.write('ready\\n');
+    setInterval(() => {}, 60_000);
+  `;
+  const options = { endpoints: etcd.endpoints, prefix, nodeId, grpcAddress: grpcOf(nodeId), leaseTtlSeconds: TTL_S };
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, REGISTRY_MODULE: new URL('../src/registry/etcd-registry.ts', import.meta.url).href, REGISTRY_OPTIONS: JSON.stringify(options) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the crashing node did not start')), 15_000);
+      child.stdout!.on('data', (data: Buffer) => {
+        if (data.toString().includes('ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the crashing node exited early (${code})`));
+      });
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return child;
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
