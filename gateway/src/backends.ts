@@ -1,28 +1,55 @@
 /**
- * Chooses the backends from config. With no etcd, Redis or Kafka configured
- * the node runs alone on the in-memory implementations.
+ * Chooses the backends from config. With none configured the node runs alone
+ * on the in-memory engines; REDIS_URL alone keeps one node's state in Redis;
+ * ETCD_ENDPOINTS, REDIS_URL and KAFKA_BROKERS together make a fleet.
  */
+import { KafkaBus } from './bus/kafka-bus.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
 import type { GatewayConfig } from './config/config.ts';
-import { ConfigError } from './config/config.ts';
 import type { Backends } from './node.ts';
+import type { Logger } from './observability/logger.ts';
+import { EtcdRegistry } from './registry/etcd-registry.ts';
 import { MemoryRegistry } from './registry/memory-registry.ts';
 import { MemoryStore } from './store/memory-store.ts';
+import { RedisStore } from './store/redis-store.ts';
 
-export function memoryBackends(config: GatewayConfig): Backends {
-  return {
-    store: new MemoryStore(config.retention, { limit: config.limits.rateLimitMessages, windowMs: config.limits.rateLimitWindowMs }),
-    registry: new MemoryRegistry(),
-    bus: new MemoryBus(),
-  };
+function rateLimit(config: GatewayConfig): { limit: number; windowMs: number } {
+  return { limit: config.limits.rateLimitMessages, windowMs: config.limits.rateLimitWindowMs };
 }
 
-export async function createBackends(config: GatewayConfig): Promise<Backends> {
+export function memoryBackends(config: GatewayConfig): Backends {
+  return { store: new MemoryStore(config.retention, rateLimit(config)), registry: localRegistry(config), bus: new MemoryBus() };
+}
+
+function localRegistry(config: GatewayConfig): MemoryRegistry {
+  return new MemoryRegistry({ nodeId: config.nodeId, grpcAddress: config.grpcAdvertiseAddress });
+}
+
+export function createBackends(config: GatewayConfig, log: Logger): Backends {
   const { etcdEndpoints, redisUrl, kafkaBrokers } = config.backends;
-  if (etcdEndpoints !== undefined || redisUrl !== undefined || kafkaBrokers !== undefined) {
-    throw new ConfigError('ETCD_ENDPOINTS, REDIS_URL and KAFKA_BROKERS are not supported by this build yet; unset them to run one node on embedded defaults');
+  if (redisUrl === undefined) return memoryBackends(config);
+  const store = new RedisStore({ url: redisUrl, keyPrefix: config.redis.keyPrefix, retention: config.retention, rate: rateLimit(config) });
+  if (etcdEndpoints === undefined || kafkaBrokers === undefined) {
+    return { store, registry: localRegistry(config), bus: new MemoryBus() };
   }
-  return memoryBackends(config);
+  const registry = new EtcdRegistry({
+    endpoints: etcdEndpoints,
+    prefix: config.etcd.prefix,
+    nodeId: config.nodeId,
+    grpcAddress: config.grpcAdvertiseAddress,
+    leaseTtlSeconds: config.etcd.leaseTtlSeconds,
+    log,
+  });
+  const bus = new KafkaBus({
+    brokers: kafkaBrokers,
+    nodeId: config.nodeId,
+    messagesTopic: config.kafka.messagesTopic,
+    groupTopic: config.kafka.groupTopic,
+    partitions: config.kafka.partitions,
+    replicationFactor: config.kafka.replicationFactor,
+    log,
+  });
+  return { store, registry, bus };
 }
 
 export async function closeBackends(backends: Backends): Promise<void> {

@@ -4,15 +4,16 @@
 import { closeBackends, createBackends } from './backends.ts';
 import { ConfigError, DEV_ADMIN_TOKEN, DEV_JWT_SECRET, loadConfig } from './config/config.ts';
 import { GatewayNode } from './node.ts';
-import { errorText } from './observability/logger.ts';
+import { createLogger, errorText } from './observability/logger.ts';
 
 async function main(): Promise<void> {
   const env = { ...process.env };
   if (process.argv.includes('--dev')) env.DEV_MODE = 'true';
   const config = loadConfig(env);
   if (config.devMode) warnDevMode(config.jwt.secret === DEV_JWT_SECRET, config.adminToken === DEV_ADMIN_TOKEN);
-  const backends = await createBackends(config);
-  const node = new GatewayNode(config, backends);
+  const log = createLogger(config.logLevel, { node: config.nodeId });
+  const backends = createBackends(config, log);
+  const node = new GatewayNode(config, backends, log);
   await node.start();
 
   let stopping = false;

@@ -1,0 +1,197 @@
+/**
+ * Three gateway processes on real Redis, etcd and Kafka behave as one
+ * gateway: messages cross nodes, groups span them, and nothing acknowledged
+ * is lost when a node is killed or a dependency restarts.
+ */
+import { Etcd3 } from 'etcd3';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetClient } from './fleet/fleet-client.ts';
+import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
+import { GatewayProcess } from './fleet/gateway-process.ts';
+
+const GROUP_TOPIC = 'im-gateway.group-messages';
+
+describe('a fleet of three gateways', () => {
+  let fleet: Fleet;
+  let etcd: Etcd3;
+  const clients: FleetClient[] = [];
+  const extraNodes: GatewayProcess[] = [];
+  const urls = (): string[] => fleet.nodes.map((n) => n.wsUrl);
+  /** A client pinned to node `i` (it moves on only if that node goes away). */
+  const client = async (user: string, device: string, i: number, pool: () => string[] = urls): Promise<FleetClient> => {
+    const c = new FleetClient(user, device, pool, i);
+    clients.push(c);
+    await c.connect();
+    return c;
+  };
+
+  beforeAll(async () => {
+    fleet = await startFleet(3, { MAX_DEVICES_PER_USER: '3', RATE_LIMIT_MESSAGES: '100000' });
+    etcd = new Etcd3({ hosts: fleet.etcd.endpoints });
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await Promise.allSettled(extraNodes.map((n) => n.kill()));
+    etcd?.close();
+    await fleet?.stop();
+  }, 60_000);
+
+  it('delivers private messages across nodes both ways, with the same sequence numbers everywhere', async () => {
+    const alice = await client('p-alice', 'phone', 0);
+    const bob = await client('p-bob', 'phone', 1);
+    const sent: Array<{ msgId: string; seq: number; to: FleetClient }> = [];
+    for (let i = 0; i < 6; i++) {
+      const [from, to] = i % 2 === 0 ? [alice, bob] : [bob, alice];
+      sent.push({ ...(await from.send(to.userId, `hello ${i}`)), to });
+    }
+    for (const { msgId, seq, to } of sent) {
+      await to.waitFor([msgId]);
+      expect(to.received.get(msgId)).toMatchObject({ sequence_number: seq });
+    }
+    const seqs = sent.map((s) => s.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it('fans a group message out over three nodes: one Kafka record, every member device once', async () => {
+    const members = ['g-u0', 'g-u1', 'g-u2', 'g-u3', 'g-u4', 'g-u5'];
+    for (const m of members) await addMember(fleet.nodes[0]!, 'g-team', m);
+    const devices = await Promise.all(members.map((m, i) => client(m, 'phone', i % 3)));
+    // One member with a second device on another node.
+    devices.push(await client('g-u0', 'laptop', 2));
+    const admin = new Kafka({ clientId: 'fleet-test', brokers: fleet.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const records = async (): Promise<number> =>
+      (await admin.fetchTopicOffsets(GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
+    const before = await records();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await devices[1]!.send('g-team', `to all ${i}`, 'group')).msgId);
+    expect((await records()) - before).toBe(3);
+    await admin.disconnect();
+    const receivers = devices.filter((d) => d !== devices[1]);
+    for (const d of receivers) await d.waitFor(ids);
+    // Nothing arrives twice: every device's received map has each id once, and no extra copies were counted.
+    for (const d of receivers) expect(d.duplicates).toBe(0);
+  });
+
+  it('syncs a user’s devices across nodes and holds the device limit across the fleet', async () => {
+    const d1 = await client('m-carol', 'd1', 0);
+    const d2 = await client('m-carol', 'd2', 1);
+    const d3 = await client('m-carol', 'd3', 2);
+    const dave = await client('m-dave', 'phone', 1);
+    const { msgId } = await d1.send('m-dave', 'from my phone');
+    await Promise.all([d2.waitFor([msgId]), d3.waitFor([msgId]), dave.waitFor([msgId])]);
+    expect(d1.received.has(msgId)).toBe(false);
+    const fourth = new FleetClient('m-carol', 'd4', () => [fleet.nodes[0]!.wsUrl]);
+    await expect(fourth.connect()).rejects.toThrow(/4005/);
+    await fourth.close();
+  });
+
+  it('limits a user’s message rate across nodes', async () => {
+    const env = {
+      RATE_LIMIT_MESSAGES: '4',
+      ETCD_PREFIX: '/rate-test',
+      REDIS_KEY_PREFIX: 'rate:',
+      KAFKA_MESSAGES_TOPIC: 'rate-test.messages',
+      KAFKA_GROUP_TOPIC: 'rate-test.group-messages',
+    };
+    const pair = [new GatewayProcess('rate-0', fleet.backends, env), new GatewayProcess('rate-1', fleet.backends, env)];
+    extraNodes.push(...pair);
+    await Promise.all(pair.map((n) => n.start()));
+    const pool = (): string[] => pair.map((n) => n.wsUrl);
+    const a = await client('r-erin', 'a', 0, pool);
+    const b = await client('r-erin', 'b', 1, pool);
+    await a.send('r-frank', '1');
+    await b.send('r-frank', '2');
+    await a.send('r-frank', '3');
+    await b.send('r-frank', '4');
+    await expect(a.send('r-frank', '5')).rejects.toThrow(/RATE_LIMIT_EXCEEDED/);
+    await expect(b.send('r-frank', '6')).rejects.toThrow(/RATE_LIMIT_EXCEEDED/);
+  });
+
+  it('delivers everything, in order, to a user who was offline on one node and comes back on another', async () => {
+    const henry = await client('o-henry', 'phone', 0);
+    await henry.close();
+    const gina = await client('o-gina', 'phone', 1);
+    const sent: Array<{ msgId: string; seq: number }> = [];
+    for (let i = 0; i < 10; i++) sent.push(await gina.send('o-henry', `while you were out ${i}`));
+    const back = await client('o-henry', 'phone', 2);
+    await back.waitFor(sent.map((s) => s.msgId));
+    expect([...back.received.values()].map((f) => f.sequence_number)).toEqual(sent.map((s) => s.seq));
+  });
+
+  it('loses nothing acknowledged when a node is killed while messages flow to its users', async () => {
+    const victim = fleet.nodes[2]!;
+    const receivers = await Promise.all(['k-r0', 'k-r1', 'k-r2', 'k-r3'].map((u) => client(u, 'phone', 2)));
+    const senders = await Promise.all(['k-s0', 'k-s1'].map((u, i) => client(u, 'phone', i)));
+    const acked = new Map<FleetClient, string[]>(receivers.map((r) => [r, []]));
+    let flowing = true;
+    const traffic = senders.map(async (sender, s) => {
+      for (let i = 0; flowing; i++) {
+        const to = receivers[(i + s) % receivers.length]!;
+        acked.get(to)!.push((await sender.send(to.userId, `m${s}-${i}`)).msgId);
+      }
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const alive = fleet.nodes.filter((n) => n !== victim);
+    const pool = (): string[] => alive.map((n) => n.wsUrl);
+    // The receivers reconnect to the nodes that are left, as a load balancer would send them.
+    for (const r of receivers) r.urls = pool;
+    await victim.kill();
+    await new Promise((r) => setTimeout(r, 1500));
+    flowing = false;
+    await Promise.all(traffic);
+    for (const r of receivers) await r.waitFor(acked.get(r)!, 30_000);
+    const total = [...acked.values()].reduce((n, ids) => n + ids.length, 0);
+    expect(total).toBeGreaterThan(10);
+    // The dead node's lease expired, and its entries with it.
+    await eventually('the killed node’s registry entries are gone', async () => {
+      const values = await etcd.getAll().prefix('/im-gateway/').strings();
+      return !Object.keys(values).some((k) => k.endsWith('/nodes/gw-2')) && !Object.values(values).some((v) => v.includes('"gw-2"'));
+    });
+    for (const r of receivers) expect(r.connected && !r.connectedTo.includes(`:${victim.httpPort}/`)).toBe(true);
+    await victim.start();
+  }, 90_000);
+
+  for (const dependency of ['redis', 'kafka', 'etcd'] as const) {
+    it(`rides out a restart of ${dependency} under traffic: readiness says so, nothing acknowledged is lost`, async () => {
+      const tag = `x-${dependency}`;
+      await addMember(fleet.nodes[0]!, `${tag}-room`, `${tag}-a`);
+      await addMember(fleet.nodes[0]!, `${tag}-room`, `${tag}-b`);
+      const a = await client(`${tag}-a`, 'phone', 0);
+      const b = await client(`${tag}-b`, 'phone', 1);
+      const toB: string[] = [];
+      const toRoom: string[] = [];
+      let flowing = true;
+      const traffic = (async () => {
+        for (let i = 0; flowing; i++) {
+          toB.push((await a.send(b.userId, `p${i}`, 'user', 60_000)).msgId);
+          toRoom.push((await a.send(`${tag}-room`, `g${i}`, 'group', 60_000)).msgId);
+        }
+      })();
+      const statuses: number[] = [];
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          statuses.push(await fleet.nodes[0]!.ready().then((r) => r.status, () => 0));
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 300));
+      await fleet[dependency].restart();
+      await eventually('every node is ready again', async () => {
+        const ready = await Promise.all(fleet.nodes.map((n) => n.ready().then((r) => r.status === 200, () => false)));
+        return ready.every(Boolean);
+      }, 60_000);
+      await new Promise((r) => setTimeout(r, 500));
+      flowing = false;
+      polling = false;
+      await Promise.all([traffic, poller]);
+      expect(statuses).toContain(503);
+      expect(statuses.at(-1)).toBe(200);
+      await b.waitFor([...toB, ...toRoom], 60_000);
+    }, 180_000);
+  }
+});
