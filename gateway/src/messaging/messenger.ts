@@ -11,7 +11,7 @@ import type { GatewayMetrics } from '../observability/metrics.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { AckStatus, MessageFrame, SendMsgFrame } from '../protocol/frames.ts';
 import { encodeLogged } from '../protocol/encode.ts';
-import { groupLog, privateLog, type Store } from '../store/store.ts';
+import { groupLog, privateLog, type LogEntry, type Store } from '../store/store.ts';
 import { dependency } from './dependency.ts';
 
 export interface SendLimits {
@@ -70,35 +70,64 @@ export class Messenger {
     };
     if (msg.metadata !== undefined) frame.metadata = msg.metadata;
     const logId = isGroup ? groupLog(msg.recipient_id) : privateLog(senderId, msg.recipient_id);
+    const dedupKey = `${senderId}:${msg.msg_id}`;
     const result = await dependency('store', store.append(logId, frame, {
-      dedupKey: `${senderId}:${msg.msg_id}`,
+      dedupKey,
       senderDevice: socket.deviceId,
       participants: isGroup ? undefined : [senderId, msg.recipient_id],
-    }));
+    })).catch((err: unknown) => {
+      // The append may have run with only its reply lost: then the message is
+      // stored, the client's retry is a duplicate, and nothing would deliver it.
+      this.retries.add(`recover ${logId} ${dedupKey}`, () => this.recover(logId, dedupKey, frame.timestamp, socket.deviceId));
+      throw err;
+    });
     if (result.status === 'duplicate') {
       const err = new GatewayError(ErrorCode.DUPLICATE_MESSAGE, `message ${msg.msg_id} was already accepted`);
       err.sequenceNumber = result.pos;
       throw err;
     }
-    const { entry } = result;
-    let status: AckStatus = 'delivered';
-    if (isGroup) {
-      // One record: the message log and the fan-out to every node's members.
-      // Stored already: if Kafka is down the publish waits in the retry queue, so online members still get it live.
-      await dependency('bus', this.retries.attempt(`publish ${logId}#${entry.pos}`, () => this.bus.publishGroup({ groupId: msg.recipient_id, entry })));
-    } else {
-      const text = encodeLogged(entry.frame);
-      const self = senderId === msg.recipient_id;
-      // The sender's other devices get a copy (multi-device sync); the sending device does not.
-      const [toRecipient] = await Promise.all([
-        dependency('registry', this.router.toUser(msg.recipient_id, logId, entry, text, self ? socket.deviceId : undefined)),
-        self ? 0 : dependency('registry', this.router.toUser(senderId, logId, entry, text, socket.deviceId)),
-        dependency('bus', this.retries.attempt(`log ${logId}#${entry.pos}`, () => this.bus.appendPrivate(logId, entry))),
-      ]);
-      if (toRecipient === 0) status = 'offline';
-    }
+    const delivered = await this.deliver(logId, result.entry, socket.deviceId);
+    const status: AckStatus = isGroup || delivered > 0 ? 'delivered' : 'offline';
     this.metrics.messagesSent.inc();
     this.metrics.messageLatency.observe(Date.now() - receivedAt);
-    return { status, sequenceNumber: entry.pos };
+    return { status, sequenceNumber: result.entry.pos };
+  }
+
+  /**
+   * Live delivery and the message log for a stored message; resolves with how
+   * many recipient devices got it (group messages: fanned out by the bus).
+   */
+  private async deliver(logId: string, entry: LogEntry, senderDevice: string): Promise<number> {
+    const frame = entry.frame as MessageFrame;
+    if (frame.recipient_type === 'group') {
+      // One record: the message log and the fan-out to every node's members. If Kafka is
+      // down the publish waits in the retry queue, so online members still get it live.
+      await dependency('bus', this.retries.attempt(`publish ${logId}#${entry.pos}`, () => this.bus.publishGroup({ groupId: frame.recipient_id, entry })));
+      return 0;
+    }
+    const text = encodeLogged(frame);
+    const { sender_id: senderId, recipient_id: recipientId } = frame;
+    const self = senderId === recipientId;
+    // The sender's other devices get a copy (multi-device sync); the sending device does not.
+    const [toRecipient] = await Promise.all([
+      dependency('registry', this.router.toUser(recipientId, logId, entry, text, self ? senderDevice : undefined)),
+      self ? 0 : dependency('registry', this.router.toUser(senderId, logId, entry, text, senderDevice)),
+      dependency('bus', this.retries.attempt(`log ${logId}#${entry.pos}`, () => this.bus.appendPrivate(logId, entry))),
+    ]);
+    return toRecipient;
+  }
+
+  /**
+   * Delivers a message whose append had an unknown outcome, if that very
+   * append stored it (same server timestamp): a later retry that stored it
+   * has delivered it itself.
+   */
+  private async recover(logId: string, dedupKey: string, timestamp: number, senderDevice: string): Promise<void> {
+    const pos = await this.store.dedupPosition(dedupKey);
+    if (pos === null) return;
+    const entry = (await this.store.read(logId, pos - 1, 1)).entries[0];
+    if (entry === undefined || entry.pos !== pos || entry.frame.timestamp !== timestamp) return;
+    // Failures here are queued by deliver's own retries; the recovery itself is done.
+    await this.deliver(logId, entry, senderDevice).catch(() => {});
   }
 }

@@ -85,6 +85,11 @@ export class MemoryStore implements Store {
     return { status: 'appended', entry };
   }
 
+  async dedupPosition(dedupKey: string): Promise<number | null> {
+    const seen = this.dedup.get(dedupKey);
+    return seen !== undefined && seen.expiresAt > Date.now() ? seen.pos : null;
+  }
+
   async read(logId: string, afterPos: number, limit: number): Promise<LogPage> {
     const log = this.logs.get(logId);
     if (log === undefined) return { entries: [], firstPos: 0, lastPos: 0 };

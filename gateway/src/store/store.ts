@@ -78,6 +78,8 @@ export interface Store {
    * sequence_number, so the sender's ack and every copy carry the same number.
    */
   append(log: string, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult>;
+  /** The position stored under a dedup key within the dedup window, or null. */
+  dedupPosition(dedupKey: string): Promise<number | null>;
   /** Entries with pos > afterPos, oldest first, at most `limit`. */
   read(log: string, afterPos: number, limit: number): Promise<LogPage>;
   /** Last position of each log (0 for an empty or unknown log). */

@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { memoryBackends } from '../src/backends.ts';
+import { loadConfig } from '../src/config/config.ts';
+import type { LoggedFrame } from '../src/protocol/frames.ts';
+import { MemoryStore } from '../src/store/memory-store.ts';
+import type { AppendOptions, AppendResult } from '../src/store/store.ts';
+import { addMember } from './support/admin.ts';
+import { TestClient } from './support/client.ts';
+import { startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
+
+/** A memory store whose next append fails, before or after it stored the entry (a lost reply). */
+class FlakyStore extends MemoryStore {
+  failNext: 'before' | 'after' | null = null;
+  override async append(log: string, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult> {
+    const mode = this.failNext;
+    if (frame.type !== 'message' || mode === null) return super.append(log, frame, options);
+    this.failNext = null;
+    if (mode === 'before') throw new Error('connection reset before the command ran');
+    await super.append(log, frame, options);
+    throw new Error('connection reset before the reply arrived');
+  }
+}
+
+describe('a store failure in the middle of a send', () => {
+  let gw: RunningGateway;
+  let store: FlakyStore;
+  const clients: TestClient[] = [];
+  const connect = async (user: string): Promise<TestClient> => {
+    const c = await TestClient.connect(gw.wsUrl, user, 'phone');
+    clients.push(c);
+    return c;
+  };
+
+  const start = async (): Promise<void> => {
+    const config = loadConfig({ JWT_SECRET: TEST_SECRET });
+    store = new FlakyStore(config.retention, { limit: 100, windowMs: 60_000 });
+    gw = await startGateway({}, { ...memoryBackends(config), store });
+  };
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await gw.stop();
+  });
+
+  it('answers CACHE_ERROR, and a message stored despite the error reaches the recipient once, live', async () => {
+    await start();
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    store.failNext = 'after';
+    const id = alice.sendMessage('bob', 'reply lost');
+    expect(await alice.next('error')).toMatchObject({ error_code: 'CACHE_ERROR', msg_id: id });
+    // The client retries with the same msg_id: the message was kept.
+    alice.sendMessage('bob', 'reply lost', 'user', { msg_id: id });
+    expect(await alice.next('error')).toMatchObject({ error_code: 'DUPLICATE_MESSAGE', msg_id: id, sequence_number: 1 });
+    expect(await bob.next('message', undefined, 5000)).toMatchObject({ msg_id: id, sequence_number: 1 });
+    await bob.nothing('message', 600);
+  });
+
+  it('does the same for a group message', async () => {
+    await start();
+    for (const u of ['alice', 'bob']) expect((await addMember(gw.httpUrl, 'room', u)).ok).toBe(true);
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    store.failNext = 'after';
+    const id = alice.sendMessage('room', 'to the room', 'group');
+    expect(await alice.next('error')).toMatchObject({ error_code: 'CACHE_ERROR', msg_id: id });
+    expect(await bob.next('message', (f) => f.msg_id === id, 5000)).toMatchObject({ recipient_id: 'room' });
+    await bob.nothing('message', 600);
+  });
+
+  it('stores and delivers the retry when the failed append never ran, once', async () => {
+    await start();
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    store.failNext = 'before';
+    const id = alice.sendMessage('bob', 'not stored');
+    expect(await alice.next('error')).toMatchObject({ error_code: 'CACHE_ERROR', msg_id: id });
+    alice.sendMessage('bob', 'not stored', 'user', { msg_id: id });
+    expect(await alice.next('ack')).toMatchObject({ msg_id: id, status: 'delivered' });
+    expect(await bob.next('message')).toMatchObject({ msg_id: id });
+    await bob.nothing('message', 600);
+  });
+});
