@@ -3,14 +3,29 @@
  * gateway: messages cross nodes, groups span them, and nothing acknowledged
  * is lost when a node is killed or a dependency restarts.
  */
+import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import { GatewayProcess } from './fleet/gateway-process.ts';
+import { loadGatewayService } from '../gateway/src/api/proto.ts';
 
 const GROUP_TOPIC = 'im-gateway.group-messages';
+const GatewayService = loadGatewayService();
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function grpcCall(node: GatewayProcess, method: string, request: object): Promise<any> {
+  const client = new GatewayService(node.grpcAddress, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    (client as unknown as Record<string, Function>)[method]!.call(client, request, (err: Error | null, res: unknown) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    });
+  });
+}
 
 describe('a fleet of three gateways', () => {
   let fleet: Fleet;
@@ -87,6 +102,31 @@ describe('a fleet of three gateways', () => {
     const fourth = new FleetClient('m-carol', 'd4', () => [fleet.nodes[0]!.wsUrl]);
     await expect(fourth.connect()).rejects.toThrow(/4005/);
     await fourth.close();
+  });
+
+  it('replaces a device’s socket on its old node when it reconnects to another', async () => {
+    const first = await client('r-ivy', 'phone', 0);
+    const again = await client('r-ivy', 'phone', 1);
+    await eventually('the old socket was closed as replaced', () => first.closeCodes.includes(4010));
+    await first.close();
+    const status = await grpcCall(fleet.nodes[2]!, 'GetConnectionStatus', { user_id: 'r-ivy', device_id: '' });
+    expect(status.devices).toMatchObject([{ device_id: 'phone', online: true, gateway_node: 'gw-1' }]);
+    expect(again.connected).toBe(true);
+  });
+
+  it('answers GetConnectionStatus and CloseConnection from any node', async () => {
+    const laptop = await client('c-jack', 'laptop', 0);
+    const phone = await client('c-jack', 'phone', 1);
+    const status = await grpcCall(fleet.nodes[2]!, 'GetConnectionStatus', { user_id: 'c-jack', device_id: '' });
+    expect(status.online).toBe(true);
+    expect(status.devices.map((d: { device_id: string; gateway_node: string }) => `${d.device_id}@${d.gateway_node}`).sort()).toEqual([
+      'laptop@gw-0',
+      'phone@gw-1',
+    ]);
+    const closed = await grpcCall(fleet.nodes[2]!, 'CloseConnection', { user_id: 'c-jack', device_id: '', reason: 'account suspended' });
+    expect(closed).toMatchObject({ success: true, closed_count: 2 });
+    await eventually('both devices saw 4011', () => laptop.closeCodes.includes(4011) && phone.closeCodes.includes(4011));
+    await Promise.all([laptop.close(), phone.close()]);
   });
 
   it('limits a user’s message rate across nodes', async () => {

@@ -10,6 +10,7 @@ import { FLEET_SECRET } from './gateway-process.ts';
 
 export type Frame = Record<string, unknown> & { type: string };
 
+const FINAL_CLOSE_CODES = new Set([4001, 4002, 4003, 4004, 4005, 4010, 4011]);
 const RETRIABLE = new Set(['SERVICE_UNAVAILABLE', 'CACHE_ERROR', 'REGISTRY_ERROR', 'ROUTING_ERROR']);
 
 export class FleetClient {
@@ -100,7 +101,8 @@ export class FleetClient {
   private onClose(code: number): void {
     this.ws = null;
     this.closeCodes.push(code);
-    if (this.stopped) return;
+    // Replaced by a newer session, closed by an operator, or refused: reconnecting would be wrong.
+    if (this.stopped || FINAL_CLOSE_CODES.has(code)) return;
     this.connect().catch(() => {});
   }
 
