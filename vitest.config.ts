@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Over-the-wire tests bind real ports; forks keep each file's servers apart.
     pool: 'forks',
+    // The JSON report lets .ci/run print a plain "N passed, N failed" line.
+    reporters: ['default', ['json', { outputFile: 'node_modules/.cache/vitest/results.json' }]],
   },
 });
