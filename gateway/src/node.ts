@@ -111,6 +111,7 @@ export class GatewayNode {
     const app = createHttpApp({
       readiness: () => this.readiness(),
       stats: () => this.stats(),
+      markDraining: () => this.markDraining(),
       metrics: this.metrics,
       groups,
       adminToken: config.adminToken,
@@ -206,9 +207,7 @@ export class GatewayNode {
    * no socket is left or the deadline passes.
    */
   async drain(deadlineMs = this.config.drain.shutdownTimeoutMs): Promise<void> {
-    this.draining = true;
-    this.ws.refuseNew();
-    this.grpc.setServing(false);
+    this.markDraining();
     const deadline = Date.now() + deadlineMs;
     const rate = this.config.drain.closesPerSecond;
     const perTick = Math.max(1, Math.round(rate / 10));
@@ -225,6 +224,19 @@ export class GatewayNode {
       await sleep(tickMs);
     }
     this.log.info('drain_finished', { remaining: this.hub.size });
+  }
+
+  /**
+   * Fails /ready and the gRPC health check and refuses new sockets, keeping
+   * the open ones: the operator then closes them at its own pace before it
+   * removes the pod (`POST /v1/drain`).
+   */
+  markDraining(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.ws.refuseNew();
+    this.grpc.setServing(false);
+    this.log.info('draining', { connections: this.hub.size });
   }
 
   get isDraining(): boolean {

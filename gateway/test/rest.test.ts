@@ -264,3 +264,26 @@ describe('REST API over real HTTP', () => {
     });
   });
 });
+
+describe('POST /v1/drain (the operator marks a pod for removal)', () => {
+  it('fails /ready and refuses new sockets but keeps the open ones, for the admin only', async () => {
+    const gw = await startGateway();
+    try {
+      const open = await TestClient.connect(gw.wsUrl, 'alice', 'phone');
+      expect((await fetch(`${gw.httpUrl}/v1/drain`, { method: 'POST' })).status).toBe(401);
+      const res = await fetch(`${gw.httpUrl}/v1/drain`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(res.status).toBe(202);
+      const ready = await fetch(`${gw.httpUrl}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'draining' });
+      const refused = new TestClient(gw.wsUrl);
+      const status = await new Promise<number>((resolve) => refused.ws.on('unexpected-response', (_req, r) => resolve(r.statusCode ?? 0)));
+      expect(status).toBe(503);
+      open.send({ type: 'heartbeat' });
+      expect(await open.next('heartbeat_response')).toBeTruthy();
+      await open.close();
+    } finally {
+      await gw.stop();
+    }
+  });
+});

@@ -20,6 +20,8 @@ export interface HttpAppParts {
   stats: () => Promise<Record<string, unknown>>;
   metrics: GatewayMetrics;
   groups: Groups;
+  /** Enters draining without closing sockets (the operator closes them at its own pace). */
+  markDraining: () => void;
   adminToken: string | undefined;
   log: Logger;
 }
@@ -70,6 +72,10 @@ export function createHttpApp(parts: HttpAppParts): express.Express {
     const removed = await parts.groups.leave(ids.groupId, ids.userId);
     if (!removed) return void res.status(404).json(apiError('NOT_FOUND', `${ids.userId} is not a member of ${ids.groupId}`));
     res.json({ group_id: ids.groupId, user_id: ids.userId, change_type: 'leave', changed: true });
+  });
+  admin.post('/drain', (_req, res) => {
+    parts.markDraining();
+    res.status(202).json({ status: 'draining' });
   });
   app.use('/v1', admin);
 
