@@ -1,0 +1,299 @@
+/**
+ * IMGateway v1alpha1: the TypeScript shape of crds/imgateway.yaml. Optional
+ * fields are optional here as they are on the wire; `withDefaults` fills the
+ * CRD's defaults for objects stored before a default existed.
+ *
+ * spec.replicas is a manual override (kubectl scale, or an external
+ * autoscaler through the scale subresource): unset, the operator scales on
+ * connections; set, it runs exactly that many pods, still draining the ones
+ * it removes. The operator never writes it. See the comment atop the CRD.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export const GROUP = 'imgateway.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'IMGateway';
+export const LIST_KIND = 'IMGatewayList';
+export const PLURAL = 'imgateways';
+export const SINGULAR = 'imgateway';
+export const SHORT_NAME = 'imgw';
+
+export interface IMGateway extends KubernetesObject {
+  spec: IMGatewaySpec;
+  status?: IMGatewayStatus;
+}
+
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type IntOrString = number | string;
+
+export interface IMGatewaySpec {
+  /** Manual override of the pod count; unset means autoscale on connections. */
+  replicas?: number;
+  image?: string;
+  imagePullPolicy?: PullPolicy;
+  resources?: ResourceRequirements;
+  minReplicas?: number;
+  maxReplicas?: number;
+  targetConnectionsPerPod?: number;
+  behavior?: ScalingBehavior;
+  drain?: DrainSpec;
+  gateway: GatewaySpec;
+  service?: ServiceSpec;
+  podDisruptionBudget?: PodDisruptionBudgetSpec;
+}
+
+/** core/v1 ResourceRequirements; quantities as the API server returns them. */
+export interface ResourceRequirements {
+  limits?: Record<string, IntOrString>;
+  requests?: Record<string, IntOrString>;
+  claims?: Array<{ name: string; request?: string }>;
+}
+
+export interface ScalingBehavior {
+  scaleUp?: ScalingRules;
+  scaleDown?: ScalingRules;
+}
+
+/** autoscaling/v2 HPAScalingRules. */
+export interface ScalingRules {
+  stabilizationWindowSeconds?: number;
+  selectPolicy?: SelectPolicy;
+  policies?: ScalingPolicy[];
+}
+
+export type SelectPolicy = 'Max' | 'Min' | 'Disabled';
+
+/** autoscaling/v2 HPAScalingPolicy. */
+export interface ScalingPolicy {
+  type: 'Pods' | 'Percent';
+  value: number;
+  periodSeconds: number;
+}
+
+export interface DrainSpec {
+  timeoutSeconds?: number;
+  closesPerSecond?: number;
+}
+
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+export interface GatewaySpec {
+  etcdEndpoints: string[];
+  redisUrl: string;
+  kafkaBrokers: string[];
+  /** Exactly one of secretRef, publicKeySecretRef, jwksUrl (a CEL rule in the CRD). */
+  jwt: JwtSpec;
+  /** The operator reads this too, to call POST /v1/drain. */
+  adminTokenSecretRef: SecretKeyRef;
+  limits?: GatewayLimits;
+  logLevel?: LogLevel;
+  env?: EnvVar[];
+}
+
+export interface JwtSpec {
+  secretRef?: SecretKeyRef;
+  publicKeySecretRef?: SecretKeyRef;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+/** Unset limits keep the gateway's own defaults. */
+export interface GatewayLimits {
+  maxConnections?: number;
+  maxDevicesPerUser?: number;
+  maxContentBytes?: number;
+  rateLimitMessages?: number;
+  heartbeatTimeoutMs?: number;
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+}
+
+export interface ServiceSpec {
+  type?: ServiceType;
+  port?: number;
+  grpcPort?: number;
+  annotations?: Record<string, string>;
+}
+
+export interface PodDisruptionBudgetSpec {
+  maxUnavailable?: IntOrString;
+}
+
+export interface IMGatewayStatus {
+  observedGeneration?: number;
+  replicas?: number;
+  readyReplicas?: number;
+  desiredReplicas?: number;
+  activeConnections?: number;
+  drainingPods?: DrainingPod[];
+  /** RFC 3339. */
+  lastScaleTime?: string;
+  /** Label selector in string form, for the scale subresource. */
+  selector?: string;
+  staleRegistryEntriesRemoved?: number;
+  /** Opaque: `encodeHistory` of the autoscaler's history (scaling/desired-replicas.ts). */
+  scalingHistory?: string;
+  conditions?: Condition[];
+}
+
+export interface DrainingPod {
+  name: string;
+  /** RFC 3339; a resumed drain keeps its deadline. */
+  startedAt: string;
+  connectionsAtStart: number;
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+/** metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  observedGeneration?: number;
+  /** RFC 3339, whole seconds. */
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export const ConditionType = {
+  /** The fleet serves: at least minReplicas pods are ready. */
+  Ready: 'Ready',
+  /** The fleet is moving towards desiredReplicas; the reason says what limits it. */
+  Scaling: 'Scaling',
+  /** Pods are being emptied before removal. */
+  Draining: 'Draining',
+  /** The registry is reachable and holds no entries of departed pods. */
+  RegistryHealthy: 'RegistryHealthy',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+/**
+ * Gateway variables the operator sets from other fields or from the pod
+ * itself; spec.gateway.env may not set them. The CRD's env rule lists the same.
+ */
+export const MANAGED_ENV = [
+  'PORT',
+  'GRPC_PORT',
+  'NODE_ID',
+  'POD_IP',
+  'GRPC_ADVERTISE_ADDRESS',
+  'DEV_MODE',
+  'ETCD_ENDPOINTS',
+  'REDIS_URL',
+  'KAFKA_BROKERS',
+  'JWT_SECRET',
+  'JWT_PUBLIC_KEY',
+  'JWT_JWKS_URL',
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'ADMIN_TOKEN',
+  'MAX_CONNECTIONS',
+  'MAX_DEVICES_PER_USER',
+  'MAX_CONTENT_BYTES',
+  'RATE_LIMIT_MESSAGES',
+  'HEARTBEAT_TIMEOUT_MS',
+  'LOG_LEVEL',
+] as const;
+
+export interface ResolvedScalingRules {
+  stabilizationWindowSeconds: number;
+  selectPolicy: SelectPolicy;
+  policies: ScalingPolicy[];
+}
+
+export interface ResolvedBehavior {
+  scaleUp: ResolvedScalingRules;
+  scaleDown: ResolvedScalingRules;
+}
+
+/** A spec with every CRD default in place. */
+export interface ResolvedIMGatewaySpec extends IMGatewaySpec {
+  image: string;
+  minReplicas: number;
+  maxReplicas: number;
+  targetConnectionsPerPod: number;
+  behavior: ResolvedBehavior;
+  drain: Required<DrainSpec>;
+  service: Required<Omit<ServiceSpec, 'annotations'>> & Pick<ServiceSpec, 'annotations'>;
+  podDisruptionBudget: Required<PodDisruptionBudgetSpec>;
+}
+
+/** The CRD's defaults, in one place (a test checks them against the CRD file). */
+export const DEFAULTS = {
+  image: 'im-gateway:latest',
+  minReplicas: 2,
+  maxReplicas: 10,
+  targetConnectionsPerPod: 10_000,
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+    ],
+  },
+  scaleDown: {
+    stabilizationWindowSeconds: 300,
+    selectPolicy: 'Max',
+    policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+  },
+  drain: { timeoutSeconds: 300, closesPerSecond: 100 },
+  service: { type: 'ClusterIP', port: 8080, grpcPort: 9093 },
+  podDisruptionBudget: { maxUnavailable: 1 },
+} as const;
+
+/**
+ * Fills absent fields with the CRD's defaults, as the API server would (a
+ * field is defaulted only when absent; an explicit value, even an empty
+ * list, is kept). Returns a copy; the input is not changed.
+ */
+export function withDefaults(spec: IMGatewaySpec): ResolvedIMGatewaySpec {
+  const copy = structuredClone(spec);
+  const behavior = copy.behavior ?? {};
+  return {
+    ...copy,
+    image: copy.image ?? DEFAULTS.image,
+    minReplicas: copy.minReplicas ?? DEFAULTS.minReplicas,
+    maxReplicas: copy.maxReplicas ?? DEFAULTS.maxReplicas,
+    targetConnectionsPerPod: copy.targetConnectionsPerPod ?? DEFAULTS.targetConnectionsPerPod,
+    behavior: {
+      scaleUp: resolveRules(behavior.scaleUp, DEFAULTS.scaleUp),
+      scaleDown: resolveRules(behavior.scaleDown, DEFAULTS.scaleDown),
+    },
+    drain: {
+      timeoutSeconds: copy.drain?.timeoutSeconds ?? DEFAULTS.drain.timeoutSeconds,
+      closesPerSecond: copy.drain?.closesPerSecond ?? DEFAULTS.drain.closesPerSecond,
+    },
+    service: {
+      ...copy.service,
+      type: copy.service?.type ?? DEFAULTS.service.type,
+      port: copy.service?.port ?? DEFAULTS.service.port,
+      grpcPort: copy.service?.grpcPort ?? DEFAULTS.service.grpcPort,
+    },
+    podDisruptionBudget: {
+      maxUnavailable: copy.podDisruptionBudget?.maxUnavailable ?? DEFAULTS.podDisruptionBudget.maxUnavailable,
+    },
+  };
+}
+
+function resolveRules(
+  rules: ScalingRules | undefined,
+  defaults: { stabilizationWindowSeconds: number; selectPolicy: SelectPolicy; policies: readonly ScalingPolicy[] },
+): ResolvedScalingRules {
+  return {
+    stabilizationWindowSeconds: rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
+    selectPolicy: rules?.selectPolicy ?? defaults.selectPolicy,
+    policies: rules?.policies ?? defaults.policies.map((p) => ({ ...p })),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Runs the reconciler over the work queue: informers feed keys in, workers
+ * take them out one key at a time, failures come back with backoff, and every
+ * fleet is looked at again after its requeue delay even when nothing changed
+ * (connection counts move without Kubernetes events).
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { errorText, type Logger } from '../log.ts';
+import type { OperatorMetrics } from '../health/metrics.ts';
+import { GatewayClient } from '../gateway-client/gateway-client.ts';
+import { Drains } from './drains.ts';
+import { Informers } from './informers.ts';
+import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export interface ControllerOptions extends ReconcilerOptions {
+  /** Watch one namespace, or all when undefined. */
+  namespace: string | undefined;
+  workers: number;
+}
+
+export class Controller {
+  private readonly queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
+  private readonly informers: Informers;
+  private readonly reconciler: Reconciler;
+  private readonly gateways = new GatewayClient();
+  private readonly drains: Drains;
+  private readonly options: ControllerOptions;
+  private readonly metrics: OperatorMetrics;
+  private readonly log: Logger;
+  private workers: Array<Promise<void>> = [];
+
+  constructor(kc: KubeConfig, options: ControllerOptions, metrics: OperatorMetrics, log: Logger) {
+    this.options = options;
+    this.metrics = metrics;
+    this.log = log;
+    this.informers = new Informers(kc, options.namespace, (key) => this.queue.add(key), log);
+    this.drains = new Drains(this.gateways, (key) => this.queue.add(key), log);
+    this.reconciler = new Reconciler(kc, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, metrics, log, options });
+  }
+
+  async start(): Promise<void> {
+    await this.informers.start();
+    this.workers = Array.from({ length: this.options.workers }, () => this.work());
+    this.log.info('controller_started', { namespace: this.options.namespace ?? '(all)', workers: this.options.workers });
+  }
+
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    this.drains.stopAll();
+    await this.informers.stop();
+    await Promise.allSettled(this.workers);
+    this.reconciler.close();
+    this.gateways.close();
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === null) return;
+      try {
+        const { requeueAfterMs } = await this.reconciler.reconcile(key);
+        this.queue.forget(key);
+        this.queue.addAfter(key, requeueAfterMs);
+        this.metrics.reconciles.inc({ result: 'success' });
+      } catch (err) {
+        this.log.warn('reconcile_failed', { fleet: key, error: errorText(err) });
+        this.metrics.reconciles.inc({ result: 'error' });
+        this.queue.addRateLimited(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+}

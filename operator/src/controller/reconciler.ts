@@ -1,0 +1,390 @@
+/**
+ * One pass from an IMGateway's observed state to its desired state: owned
+ * objects in place, replicas decided on connections, scale-down through
+ * drains, stale registry entries swept, status written. Idempotent and level
+ * based: it is re-run on any change and on a timer, and a restarted operator
+ * picks up where status says the last one was (drainingPods, scalingHistory).
+ */
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  PolicyV1Api,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Deployment,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { findCondition, setCondition } from '../api/v1alpha1/conditions.ts';
+import { formatTime, parseTime } from '../api/v1alpha1/time.ts';
+import {
+  ConditionType,
+  GROUP,
+  PLURAL,
+  VERSION,
+  withDefaults,
+  type Condition,
+  type DrainingPod,
+  type IMGateway,
+  type IMGatewayStatus,
+  type ResolvedIMGatewaySpec,
+} from '../api/v1alpha1/types.ts';
+import type { GatewayClient } from '../gateway-client/gateway-client.ts';
+import { errorText, type Logger } from '../log.ts';
+import { isNotFound } from '../kube/errors.ts';
+import type { OperatorMetrics } from '../health/metrics.ts';
+import { FleetRegistry } from '../registry/fleet-registry.ts';
+import { StaleEntryTracker } from '../registry/stale-entries.ts';
+import { buildDeployment, buildPodDisruptionBudget, buildService, SPEC_HASH_ANNOTATION } from '../resources/owned.ts';
+import { INSTANCE_LABEL, selectorString } from '../resources/labels.ts';
+import { decideReplicas } from '../scaling/desired-replicas.ts';
+import { decodeHistory, encodeHistory } from '../scaling/history.ts';
+import { chooseVictims, drainPlan, startDrains, type PodLoad } from '../scaling/victims.ts';
+import type { Caches } from './informers.ts';
+import type { Drains } from './drains.ts';
+import { EventRecorder } from './events.ts';
+import { hashOf } from './hash.ts';
+
+export interface ReconcilerOptions {
+  /** How often a fleet is looked at when nothing changes (connections move without events). */
+  syncPeriodMs: number;
+  /** How often stale registry entries are swept per fleet. */
+  sweepPeriodMs: number;
+}
+
+/** Lower than any pod's default (0): the ReplicaSet removes these first. */
+const DRAINED_POD_DELETION_COST = '-1000';
+const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const DEFAULT_ETCD_PREFIX = '/im-gateway';
+
+export interface ReconcilerDeps {
+  caches: Caches;
+  gateways: GatewayClient;
+  drains: Drains;
+  metrics: OperatorMetrics;
+  log: Logger;
+  options: ReconcilerOptions;
+}
+
+interface FleetState {
+  registry: FleetRegistry;
+  registryKey: string;
+  stale: StaleEntryTracker;
+  lastSweep: number;
+}
+
+export class Reconciler {
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+  private readonly policy: PolicyV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly events: EventRecorder;
+  private readonly fleets = new Map<string, FleetState>();
+  private readonly deps: ReconcilerDeps;
+
+  constructor(kc: KubeConfig, deps: ReconcilerDeps) {
+    this.deps = deps;
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.policy = kc.makeApiClient(PolicyV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.events = new EventRecorder(this.core, deps.log);
+  }
+
+  /** Reconciles one `namespace/name`; resolves with when to look again. */
+  async reconcile(key: string): Promise<{ requeueAfterMs: number }> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const { caches, options } = this.deps;
+    const gw = caches.gateways.get(name, namespace);
+    if (gw === undefined || gw.metadata?.deletionTimestamp !== undefined) {
+      // Owned objects go with it (owner references); only local state is left to drop.
+      this.forget(key);
+      return { requeueAfterMs: options.syncPeriodMs };
+    }
+    const spec = withDefaults(gw.spec);
+    const now = Date.now();
+    await this.ensureService(gw, spec);
+    await this.ensurePodDisruptionBudget(gw, spec);
+
+    const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name);
+    const loads = await this.podLoads(pods, spec);
+    const total = loads.reduce((sum, p) => sum + (p.connections ?? 0), 0);
+    const status: IMGatewayStatus = gw.status ?? {};
+    const deployment = caches.deployments.get(name, namespace);
+
+    // Decide the number of serving pods.
+    const current = status.desiredReplicas ?? deployment?.spec?.replicas ?? 0;
+    const decision = decideReplicas({
+      currentReplicas: current,
+      activeConnections: total,
+      targetConnectionsPerPod: spec.targetConnectionsPerPod,
+      minReplicas: spec.minReplicas,
+      maxReplicas: spec.maxReplicas,
+      behavior: spec.behavior,
+      history: decodeHistory(status.scalingHistory),
+      now,
+    });
+    const desired = spec.replicas ?? decision.desiredReplicas;
+
+    // Drains under way: finished ones may go; running ones keep their pods counted.
+    const plan = drainPlan(status.drainingPods ?? [], loads, spec.drain.timeoutSeconds, now);
+    let draining: DrainingPod[] = plan.inProgress;
+    const victims = chooseVictims({ pods: loads, draining: [...draining, ...plan.finished.map((f) => f.pod)], desiredReplicas: desired, minReplicas: Math.min(spec.minReplicas, desired) });
+    if (victims.length > 0) {
+      // Recorded in status before any pod is touched, so a new leader resumes the same drains.
+      draining = [...draining, ...startDrains(victims, now)];
+      await this.writeStatus(gw, { ...status, drainingPods: draining });
+      for (const v of victims) this.events.normal(gw, 'DrainStarted', `draining pod ${v.name} (${v.connections ?? 'unknown'} connections) before removing it`);
+    }
+    for (const { pod, end } of plan.finished) {
+      this.events.normal(gw, 'DrainFinished', `pod ${pod.name} drained (${end}); removing it`);
+      this.deps.metrics.drainsFinished.inc({ outcome: end });
+    }
+    const removable = plan.finished.map((f) => f.pod.name).filter((n) => loads.some((p) => p.name === n && !p.terminating));
+    // Just before lowering replicas: the drained pods are the ones the ReplicaSet removes.
+    await Promise.all(removable.map((pod) => this.markForDeletion(namespace, pod)));
+    const replicas = desired + draining.length;
+    const scaled = await this.ensureDeployment(gw, spec, deployment, replicas);
+    if (scaled !== null) this.events.normal(gw, scaled > 0 ? 'ScaledUp' : 'ScaledDown', `replicas ${replicas - scaled} -> ${replicas}: ${decision.message}`);
+
+    const dueIn = this.runDrains(gw, spec, draining, pods);
+    const sweep = await this.sweep(gw, spec, pods, now);
+
+    const ready = deployment?.status?.readyReplicas ?? 0;
+    let conditions: Condition[] | undefined = status.conditions;
+    const generation = gw.metadata?.generation;
+    conditions = setCondition(conditions, {
+      type: ConditionType.Ready,
+      status: ready >= Math.min(spec.minReplicas, desired) && ready > 0 ? 'True' : 'False',
+      reason: ready > 0 ? 'PodsReady' : 'NoPodsReady',
+      message: `${ready} of ${deployment?.status?.replicas ?? 0} pods ready`,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    }, now);
+    conditions = setCondition(conditions, {
+      type: ConditionType.Scaling,
+      status: replicas !== (deployment?.status?.replicas ?? 0) ? 'True' : 'False',
+      reason: spec.replicas !== undefined ? 'ManualReplicas' : decision.reason,
+      message: spec.replicas !== undefined ? `spec.replicas is set to ${spec.replicas}` : decision.message,
+    }, now);
+    conditions = setCondition(conditions, {
+      type: ConditionType.Draining,
+      status: draining.length > 0 ? 'True' : 'False',
+      reason: draining.length > 0 ? 'DrainingPods' : 'NoDrains',
+      message: draining.length > 0 ? `draining ${draining.map((d) => d.name).join(', ')}` : 'no pod is being drained',
+    }, now);
+    conditions = setCondition(conditions, sweep.condition, now);
+
+    const replicasChanged = scaled !== null;
+    await this.writeStatus(gw, {
+      observedGeneration: generation,
+      replicas: deployment?.status?.replicas ?? 0,
+      readyReplicas: ready,
+      desiredReplicas: desired,
+      activeConnections: total,
+      drainingPods: draining,
+      lastScaleTime: replicasChanged ? formatTime(now) : status.lastScaleTime,
+      selector: selectorString(name),
+      // A manual spec.replicas makes no scaling decisions: keep the history as it was.
+      scalingHistory: spec.replicas !== undefined ? status.scalingHistory : encodeHistory(decision.history),
+      staleRegistryEntriesRemoved: (status.staleRegistryEntriesRemoved ?? 0) + sweep.removed,
+      conditions,
+    });
+    this.deps.metrics.activeConnections.set({ namespace, name }, total);
+    this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
+    const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity);
+    return { requeueAfterMs: Math.max(100, next) };
+  }
+
+  /** Drops what is kept for a fleet that no longer exists. */
+  forget(key: string): void {
+    const state = this.fleets.get(key);
+    state?.registry.close();
+    this.fleets.delete(key);
+    this.deps.drains.stopFleet(key);
+  }
+
+  close(): void {
+    for (const key of [...this.fleets.keys()]) this.forget(key);
+  }
+
+  private async podLoads(pods: V1Pod[], spec: ResolvedIMGatewaySpec): Promise<PodLoad[]> {
+    return Promise.all(
+      pods.map(async (pod) => {
+        const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+        const ip = pod.status?.podIP;
+        let connections: number | undefined;
+        if (ip !== undefined && pod.status?.phase === 'Running') {
+          try {
+            connections = (await this.deps.gateways.stats({ ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort })).activeConnections;
+          } catch {
+            connections = undefined;
+          }
+        }
+        return {
+          name: pod.metadata!.name!,
+          ready,
+          terminating: pod.metadata?.deletionTimestamp !== undefined,
+          createdAt: parseTime(pod.metadata?.creationTimestamp as unknown as string) ?? 0,
+          connections,
+        };
+      }),
+    );
+  }
+
+  /** Starts (or resumes) a drain task per draining pod; returns ms until one is due to be looked at. */
+  private runDrains(gw: IMGateway, spec: ResolvedIMGatewaySpec, draining: DrainingPod[], pods: V1Pod[]): number | undefined {
+    const key = `${gw.metadata!.namespace}/${gw.metadata!.name}`;
+    let due: number | undefined;
+    for (const entry of draining) {
+      const pod = pods.find((p) => p.metadata?.name === entry.name);
+      const ip = pod?.status?.podIP;
+      if (ip === undefined) continue;
+      const started = this.deps.drains.ensure(key, entry.name, async () => {
+        const adminToken = await this.adminToken(gw, spec);
+        return {
+          target: { podName: entry.name, address: { ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, startedAt: parseTime(entry.startedAt) ?? Date.now() },
+          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken },
+          registry: this.fleet(key, spec).registry,
+        };
+      });
+      if (started) due = Math.min(due ?? Infinity, 1000);
+    }
+    return due;
+  }
+
+  private async adminToken(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<string> {
+    const ref = spec.gateway.adminTokenSecretRef;
+    const secret = await this.core.readNamespacedSecret({ name: ref.name, namespace: gw.metadata!.namespace! });
+    const value = secret.data?.[ref.key];
+    if (value === undefined) throw new Error(`secret ${ref.name} has no key ${ref.key}`);
+    return Buffer.from(value, 'base64').toString('utf8');
+  }
+
+  private fleet(key: string, spec: ResolvedIMGatewaySpec): FleetState {
+    const prefix = spec.gateway.env?.find((e) => e.name === 'ETCD_PREFIX')?.value ?? DEFAULT_ETCD_PREFIX;
+    const registryKey = `${spec.gateway.etcdEndpoints.join(',')}|${prefix}`;
+    let state = this.fleets.get(key);
+    if (state !== undefined && state.registryKey !== registryKey) {
+      state.registry.close();
+      state = undefined;
+    }
+    if (state === undefined) {
+      state = { registry: new FleetRegistry(spec.gateway.etcdEndpoints, prefix), registryKey, stale: new StaleEntryTracker(), lastSweep: 0 };
+      this.fleets.set(key, state);
+    }
+    return state;
+  }
+
+  /** Deletes registry entries of nodes that are not live pods of this fleet. */
+  private async sweep(gw: IMGateway, spec: ResolvedIMGatewaySpec, pods: V1Pod[], now: number) {
+    const key = `${gw.metadata!.namespace}/${gw.metadata!.name}`;
+    const state = this.fleet(key, spec);
+    const previous = findCondition(gw.status?.conditions, ConditionType.RegistryHealthy);
+    const unchanged = {
+      removed: 0,
+      condition: {
+        type: ConditionType.RegistryHealthy,
+        status: previous?.status ?? 'Unknown',
+        reason: previous?.reason ?? 'NotSweptYet',
+        message: previous?.message ?? 'the registry has not been swept yet',
+      },
+    };
+    if (now - state.lastSweep < this.deps.options.sweepPeriodMs) return unchanged;
+    state.lastSweep = now;
+    const live = new Set(pods.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => p.metadata!.name!));
+    try {
+      const stale = state.stale.sweep(await state.registry.entries(), live);
+      let removed = 0;
+      for (const entry of stale) if (await state.registry.deleteIfUnchanged(entry.key, entry.modRevision)) removed++;
+      if (removed > 0) {
+        this.deps.metrics.staleEntriesRemoved.inc({ namespace: gw.metadata!.namespace!, name: gw.metadata!.name! }, removed);
+        this.events.normal(gw, 'StaleEntriesRemoved', `removed ${removed} registry entries of pods that are gone`);
+      }
+      return { removed, condition: { type: ConditionType.RegistryHealthy, status: 'True' as const, reason: 'Swept', message: `registry reachable; ${removed} stale entries removed in the last sweep` } };
+    } catch (err) {
+      this.deps.log.warn('registry_sweep_failed', { fleet: key, error: errorText(err) });
+      return { removed: 0, condition: { type: ConditionType.RegistryHealthy, status: 'False' as const, reason: 'RegistryUnreachable', message: errorText(err).slice(0, 1000) } };
+    }
+  }
+
+  private async markForDeletion(namespace: string, pod: string): Promise<void> {
+    try {
+      await this.core.patchNamespacedPod({ name: pod, namespace, body: { metadata: { annotations: { [DELETION_COST]: DRAINED_POD_DELETION_COST } } } }, MERGE_PATCH);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** Creates or updates the Deployment; returns the change in replicas when it changed, else null. */
+  private async ensureDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, existing: V1Deployment | undefined, replicas: number): Promise<number | null> {
+    const desired = buildDeployment(gw, spec, replicas);
+    const hash = hashOf(desired.spec!.template);
+    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
+    const namespace = gw.metadata!.namespace!;
+    if (existing === undefined) {
+      try {
+        await this.apps.createNamespacedDeployment({ namespace, body: desired });
+        return replicas;
+      } catch (err) {
+        // The cache was behind: it exists; the next pass updates it.
+        if ((err as { code?: number }).code === 409) return null;
+        throw err;
+      }
+    }
+    const before = existing.spec?.replicas ?? 0;
+    if (before === replicas && existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return null;
+    await this.apps.patchNamespacedDeployment(
+      { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: { [SPEC_HASH_ANNOTATION]: hash } }, spec: { replicas, template: desired.spec!.template } } },
+      MERGE_PATCH,
+    );
+    return before === replicas ? null : replicas - before;
+  }
+
+  private async ensureService(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
+    // Services and PDBs are not watched: read, compare the hash, write when it differs.
+    const desired = buildService(gw, spec);
+    const namespace = gw.metadata!.namespace!;
+    const hash = hashOf(desired.spec);
+    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
+    try {
+      const current = await this.core.readNamespacedService({ name: gw.metadata!.name!, namespace });
+      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
+      await this.core.patchNamespacedService(
+        { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: desired.metadata!.annotations, labels: desired.metadata!.labels }, spec: { type: desired.spec!.type, ports: desired.spec!.ports, selector: desired.spec!.selector } } },
+        MERGE_PATCH,
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.core.createNamespacedService({ namespace, body: desired });
+    }
+  }
+
+  private async ensurePodDisruptionBudget(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
+    const desired = buildPodDisruptionBudget(gw, spec);
+    const namespace = gw.metadata!.namespace!;
+    const hash = hashOf(desired.spec);
+    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
+    try {
+      const current = await this.policy.readNamespacedPodDisruptionBudget({ name: gw.metadata!.name!, namespace });
+      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
+      await this.policy.patchNamespacedPodDisruptionBudget(
+        { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: desired.metadata!.annotations }, spec: desired.spec } },
+        MERGE_PATCH,
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.policy.createNamespacedPodDisruptionBudget({ namespace, body: desired });
+    }
+  }
+
+  /** Writes status through the status subresource (a merge patch: lists are replaced whole). */
+  private async writeStatus(gw: IMGateway, status: IMGatewayStatus): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace: gw.metadata!.namespace!, plural: PLURAL, name: gw.metadata!.name!, body: { status } },
+      MERGE_PATCH,
+    );
+    gw.status = status;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Drains one gateway pod before the Deployment loses it: mark it draining
+ * (it fails /ready and refuses new sockets), then close the sockets of the
+ * users the registry lists on it, at the configured rate, until the pod
+ * reports no connections or the drain times out. Closing uses code 1012, so
+ * clients reconnect to the other pods; what they had not acked is replayed
+ * there. Safe to run again for the same pod (after an operator restart).
+ */
+import type { GatewayClient, PodAddress } from '../gateway-client/gateway-client.ts';
+import type { FleetRegistry } from '../registry/fleet-registry.ts';
+import { errorText, type Logger } from '../log.ts';
+
+export interface DrainTarget {
+  podName: string;
+  address: PodAddress;
+  /** When the drain began (kept in status, so a resumed drain keeps its deadline). */
+  startedAt: number;
+}
+
+export interface DrainSettings {
+  closesPerSecond: number;
+  timeoutSeconds: number;
+  adminToken: string;
+}
+
+export type DrainOutcome = 'empty' | 'timed_out' | 'stopped';
+
+/** How long to wait before looking again when the pod still has sockets the registry does not list. */
+const RECHECK_MS = 500;
+
+export async function drainPod(
+  target: DrainTarget,
+  settings: DrainSettings,
+  deps: { client: GatewayClient; registry: FleetRegistry; log: Logger; stopped: () => boolean },
+): Promise<DrainOutcome> {
+  const { client, registry, log } = deps;
+  const deadline = target.startedAt + settings.timeoutSeconds * 1000;
+  const spacingMs = 1000 / settings.closesPerSecond;
+  let marked = false;
+  while (Date.now() < deadline) {
+    if (deps.stopped()) return 'stopped';
+    try {
+      if (!marked) {
+        await client.markDraining(target.address, settings.adminToken);
+        marked = true;
+      }
+      if ((await client.stats(target.address)).activeConnections === 0) return 'empty';
+      for (const userId of await registry.usersOn(target.podName)) {
+        if (deps.stopped() || Date.now() >= deadline) break;
+        const closed = await client.closeUser(target.address, userId);
+        // Pace by sockets closed, so a user with five devices counts five.
+        await sleep(Math.max(1, closed) * spacingMs);
+      }
+    } catch (err) {
+      log.warn('drain_step_failed', { pod: target.podName, error: errorText(err) });
+    }
+    await sleep(RECHECK_MS);
+  }
+  return 'timed_out';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,2 @@
+/** The operator logs as the gateway does: JSON lines. */
+export { createLogger, errorText, type Logger } from '../../gateway/src/observability/logger.ts';

@@ -1,0 +1,137 @@
+/**
+ * The objects an IMGateway owns, built from its spec: pure functions, so
+ * what the operator would create can be tested without a cluster. Owner
+ * references make Kubernetes delete them with the IMGateway.
+ */
+import type { V1Deployment, V1EnvVar, V1OwnerReference, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
+import { API_VERSION, KIND, type IMGateway, type ResolvedIMGatewaySpec } from '../api/v1alpha1/types.ts';
+import { fleetLabels, selectorLabels } from './labels.ts';
+
+/** Annotation holding a hash of what the operator last wrote, to skip no-op updates. */
+export const SPEC_HASH_ANNOTATION = 'imgateway.io/spec-hash';
+
+export function ownerReference(gw: IMGateway): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: gw.metadata!.name!,
+    uid: gw.metadata!.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function metadata(gw: IMGateway, extra: Record<string, string> = {}) {
+  return {
+    name: gw.metadata!.name!,
+    namespace: gw.metadata!.namespace!,
+    labels: fleetLabels(gw.metadata!.name!),
+    annotations: extra,
+    ownerReferences: [ownerReference(gw)],
+  };
+}
+
+/** The gateway Deployment; `replicas` is the operator's decision, not part of the spec. */
+export function buildDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, replicas: number): V1Deployment {
+  const name = gw.metadata!.name!;
+  const { port, grpcPort } = spec.service;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: metadata(gw),
+    spec: {
+      replicas,
+      selector: { matchLabels: selectorLabels(name) },
+      // A new pod must be ready before an old one goes: sockets move, they are not dropped.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels: fleetLabels(name) },
+        spec: {
+          // SIGTERM makes the gateway drain by itself; give it the drain's time and a margin.
+          terminationGracePeriodSeconds: spec.drain.timeoutSeconds + 15,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: 'gateway',
+              image: spec.image,
+              ...(spec.imagePullPolicy !== undefined ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+              ports: [
+                { name: 'http', containerPort: port, protocol: 'TCP' },
+                { name: 'grpc', containerPort: grpcPort, protocol: 'TCP' },
+              ],
+              env: gatewayEnv(spec),
+              ...(spec.resources !== undefined ? { resources: spec.resources as never } : {}),
+              readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
+              livenessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, failureThreshold: 6 },
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** The gateway's environment (README's configuration table) from the spec. */
+export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
+  const { gateway, service, drain } = spec;
+  const env: V1EnvVar[] = [
+    { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'PORT', value: String(service.port) },
+    { name: 'GRPC_PORT', value: String(service.grpcPort) },
+    { name: 'GRPC_ADVERTISE_ADDRESS', value: `$(POD_IP):${service.grpcPort}` },
+    { name: 'ETCD_ENDPOINTS', value: gateway.etcdEndpoints.join(',') },
+    { name: 'REDIS_URL', value: gateway.redisUrl },
+    { name: 'KAFKA_BROKERS', value: gateway.kafkaBrokers.join(',') },
+    { name: 'ADMIN_TOKEN', valueFrom: { secretKeyRef: { ...gateway.adminTokenSecretRef } } },
+    { name: 'DRAIN_CLOSES_PER_SECOND', value: String(drain.closesPerSecond) },
+    { name: 'SHUTDOWN_TIMEOUT_MS', value: String(drain.timeoutSeconds * 1000) },
+  ];
+  const { jwt } = gateway;
+  if (jwt.secretRef !== undefined) env.push({ name: 'JWT_SECRET', valueFrom: { secretKeyRef: { ...jwt.secretRef } } });
+  if (jwt.publicKeySecretRef !== undefined) env.push({ name: 'JWT_PUBLIC_KEY', valueFrom: { secretKeyRef: { ...jwt.publicKeySecretRef } } });
+  if (jwt.jwksUrl !== undefined) env.push({ name: 'JWT_JWKS_URL', value: jwt.jwksUrl });
+  if (jwt.issuer !== undefined) env.push({ name: 'JWT_ISSUER', value: jwt.issuer });
+  if (jwt.audience !== undefined) env.push({ name: 'JWT_AUDIENCE', value: jwt.audience });
+  const limits = gateway.limits ?? {};
+  const limitEnv: Array<[keyof typeof limits, string]> = [
+    ['maxConnections', 'MAX_CONNECTIONS'],
+    ['maxDevicesPerUser', 'MAX_DEVICES_PER_USER'],
+    ['maxContentBytes', 'MAX_CONTENT_BYTES'],
+    ['rateLimitMessages', 'RATE_LIMIT_MESSAGES'],
+    ['heartbeatTimeoutMs', 'HEARTBEAT_TIMEOUT_MS'],
+  ];
+  for (const [field, name] of limitEnv) {
+    if (limits[field] !== undefined) env.push({ name, value: String(limits[field]) });
+  }
+  if (gateway.logLevel !== undefined) env.push({ name: 'LOG_LEVEL', value: gateway.logLevel });
+  for (const extra of gateway.env ?? []) env.push({ name: extra.name, value: extra.value ?? '' });
+  return env;
+}
+
+export function buildService(gw: IMGateway, spec: ResolvedIMGatewaySpec): V1Service {
+  const { type, port, grpcPort, annotations } = spec.service;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadata(gw, annotations ?? {}),
+    spec: {
+      type,
+      selector: selectorLabels(gw.metadata!.name!),
+      ports: [
+        { name: 'http', port, targetPort: 'http' as never, protocol: 'TCP' },
+        { name: 'grpc', port: grpcPort, targetPort: 'grpc' as never, protocol: 'TCP' },
+      ],
+    },
+  };
+}
+
+export function buildPodDisruptionBudget(gw: IMGateway, spec: ResolvedIMGatewaySpec): V1PodDisruptionBudget {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: metadata(gw),
+    spec: { maxUnavailable: spec.podDisruptionBudget.maxUnavailable as never, selector: { matchLabels: selectorLabels(gw.metadata!.name!) } },
+  };
+}
