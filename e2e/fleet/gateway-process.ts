@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort, LOOPBACK } from '../infra/net.ts';
 
-const MAIN = fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url));
+export const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url));
 export const FLEET_SECRET = 'fleet-test-secret-at-least-32-bytes-long';
 export const FLEET_ADMIN_TOKEN = 'fleet-admin-token';
 
@@ -46,7 +46,7 @@ export class GatewayProcess {
   /** Starts the process (on the same ports as before, after a kill) and waits for `gateway_started`. */
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.httpPort === 0) [this.httpPort, this.grpcPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [MAIN], {
+    const child = spawn(process.execPath, [GATEWAY_MAIN], {
       env: {
         PATH: process.env.PATH ?? '',
         JWT_SECRET: FLEET_SECRET,
@@ -113,7 +113,8 @@ export class GatewayProcess {
   }
 }
 
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+/** Calls `onLine` for every complete line the stream emits. */
+export function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let buffered = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {

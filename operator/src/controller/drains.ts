@@ -57,6 +57,12 @@ export class Drains {
     return this.running.has(`${fleet}/${pod}`);
   }
 
+  /** Stops one pod's drain (it ended by the reconciler's measure: empty, timed out or gone). */
+  stop(fleet: string, pod: string): void {
+    const state = this.running.get(`${fleet}/${pod}`);
+    if (state !== undefined) state.stop = true;
+  }
+
   stopFleet(fleet: string): void {
     for (const state of this.running.values()) if (state.fleet === fleet) state.stop = true;
   }

@@ -128,24 +128,37 @@ export class Reconciler {
     });
     const desired = spec.replicas ?? decision.desiredReplicas;
 
-    // Drains under way: finished ones may go; running ones keep their pods counted.
+    // Replicas move two ways only: up at once, or down one finished drain at a time.
+    // R counts every pod the Deployment keeps, serving or draining.
     const plan = drainPlan(status.drainingPods ?? [], loads, spec.drain.timeoutSeconds, now);
     let draining: DrainingPod[] = plan.inProgress;
-    const victims = chooseVictims({ pods: loads, draining: [...draining, ...plan.finished.map((f) => f.pod)], desiredReplicas: desired, minReplicas: Math.min(spec.minReplicas, desired) });
-    if (victims.length > 0) {
-      // Recorded in status before any pod is touched, so a new leader resumes the same drains.
-      draining = [...draining, ...startDrains(victims, now)];
-      await this.writeStatus(gw, { ...status, drainingPods: draining });
-      for (const v of victims) this.events.normal(gw, 'DrainStarted', `draining pod ${v.name} (${v.connections ?? 'unknown'} connections) before removing it`);
-    }
+    let replicas = deployment?.spec?.replicas ?? 0;
     for (const { pod, end } of plan.finished) {
-      this.events.normal(gw, 'DrainFinished', `pod ${pod.name} drained (${end}); removing it`);
+      this.deps.drains.stop(key, pod.name);
       this.deps.metrics.drainsFinished.inc({ outcome: end });
+      if (!loads.some((p) => p.name === pod.name && !p.terminating)) continue;
+      // Just before lowering replicas: the drained pod is the one the ReplicaSet removes.
+      await this.markForDeletion(namespace, pod.name);
+      replicas--;
+      this.events.normal(gw, 'DrainFinished', `pod ${pod.name} drained (${end}); removing it`);
     }
-    const removable = plan.finished.map((f) => f.pod.name).filter((n) => loads.some((p) => p.name === n && !p.terminating));
-    // Just before lowering replicas: the drained pods are the ones the ReplicaSet removes.
-    await Promise.all(removable.map((pod) => this.markForDeletion(namespace, pod)));
-    const replicas = desired + draining.length;
+    const serving = replicas - draining.length;
+    if (desired > serving || replicas === 0) {
+      replicas = desired + draining.length;
+    } else if (desired < serving) {
+      const victims = chooseVictims({
+        pods: loads,
+        draining: [...draining, ...plan.finished.map((f) => f.pod)],
+        desiredReplicas: desired,
+        minReplicas: Math.min(spec.minReplicas, desired),
+      }).slice(0, serving - desired);
+      if (victims.length > 0) {
+        // Recorded in status before any pod is touched, so a new leader resumes the same drains.
+        draining = [...draining, ...startDrains(victims, now)];
+        await this.writeStatus(gw, { ...status, drainingPods: draining });
+        for (const v of victims) this.events.normal(gw, 'DrainStarted', `draining pod ${v.name} (${v.connections ?? 'unknown'} connections) before removing it`);
+      }
+    }
     const scaled = await this.ensureDeployment(gw, spec, deployment, replicas);
     if (scaled !== null) this.events.normal(gw, scaled > 0 ? 'ScaledUp' : 'ScaledDown', `replicas ${replicas - scaled} -> ${replicas}: ${decision.message}`);
 
@@ -381,10 +394,15 @@ export class Reconciler {
 
   /** Writes status through the status subresource (a merge patch: lists are replaced whole). */
   private async writeStatus(gw: IMGateway, status: IMGatewayStatus): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace: gw.metadata!.namespace!, plural: PLURAL, name: gw.metadata!.name!, body: { status } },
-      MERGE_PATCH,
-    );
+    try {
+      await this.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace: gw.metadata!.namespace!, plural: PLURAL, name: gw.metadata!.name!, body: { status } },
+        MERGE_PATCH,
+      );
+    } catch (err) {
+      // Deleted since the cache saw it: nothing left to report on.
+      if (!isNotFound(err)) throw err;
+    }
     gw.status = status;
   }
 }
