@@ -3,7 +3,10 @@
  * manager, etcd), with gateway pods run by a stand-in kubelet as real gateway
  * processes on their own loopback IPs, on real Redis, etcd and Kafka.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
@@ -13,7 +16,10 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  KubernetesObjectApi,
+  loadAllYaml,
   loadYaml,
+  type KubernetesObject,
   PatchStrategy,
   PolicyV1Api,
   setHeaderOptions,
@@ -30,6 +36,7 @@ import { FLEET_ADMIN_TOKEN, FLEET_SECRET } from './fleet/gateway-process.ts';
 import { startControlPlane, type ControlPlane } from './k8s/control-plane.ts';
 import { GatewayPods } from './k8s/gateway-pods.ts';
 import { startKubelet, type Kubelet } from './k8s/kubelet.ts';
+import { requireTool } from './k8s/tools.ts';
 import { OperatorProcess } from './k8s/operator-process.ts';
 
 const NS = 'imgw-e2e';
@@ -39,6 +46,10 @@ const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 // loadYaml maps the file's keys (x-kubernetes-*) onto the client's model, which a plain parse would lose.
 const CRD = loadYaml<V1CustomResourceDefinition>(readFileSync(new URL('../crds/imgateway.yaml', import.meta.url), 'utf8'));
 const api = { group: 'imgateway.io', version: 'v1alpha1', plural: 'imgateways', namespace: NS };
+const CHART = fileURLToPath(new URL('../charts/im-gateway', import.meta.url));
+const RELEASE = 'imgw';
+const LEASE = `${RELEASE}-im-gateway-operator-leader`;
+const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
 
 describe('the operator on a real kube-apiserver', () => {
   let services: Awaited<ReturnType<typeof startServices>>;
@@ -50,6 +61,7 @@ describe('the operator on a real kube-apiserver', () => {
   let apps: AppsV1Api;
   let core: CoreV1Api;
   const operators: OperatorProcess[] = [];
+  let rendered: KubernetesObject[] = [];
   const clients: FleetClient[] = [];
 
   const get = async (): Promise<IMGateway> => (await custom.getNamespacedCustomObject({ ...api, name: NAME })) as IMGateway;
@@ -102,8 +114,20 @@ describe('the operator on a real kube-apiserver', () => {
       readinessPeriodMs: 300,
       onError: (err, pod) => process.stderr.write(`kubelet: ${pod.metadata?.name}: ${String(err)}\n`),
     });
+    // The chart, rendered as a platform team would install it into this namespace.
+    rendered = loadAllYaml(
+      execFileSync(requireTool('helm'), ['template', RELEASE, CHART, '--namespace', NS, '--set', 'operator.scope=Namespace', '--set', 'rbac.secretNames={gateway-secrets}'], {
+        encoding: 'utf8',
+      }),
+    ).filter((doc): doc is KubernetesObject => doc !== null && typeof doc === 'object');
+    // The operators below run as the chart's ServiceAccount, under the chart's RBAC and nothing more.
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    for (const doc of rendered.filter((d) => RBAC_KINDS.has(d.kind!))) await objects.create(doc);
+    const operatorKubeconfig = join(await mkdtemp(join(tmpdir(), 'imgw-operator-')), 'kubeconfig');
+    await writeFile(operatorKubeconfig, await cp.serviceAccountKubeconfig(NS, `${RELEASE}-im-gateway-operator`));
     const env = {
-      KUBECONFIG: cp.kubeconfigPath,
+      KUBECONFIG: operatorKubeconfig,
+      LEADER_ELECTION_LEASE: LEASE,
       OPERATOR_NAMESPACE: NS,
       LEADER_ELECTION_NAMESPACE: NS,
       LEASE_DURATION_SECONDS: '4',
@@ -147,6 +171,25 @@ describe('the operator on a real kube-apiserver', () => {
       env: [{ name: 'ETCD_LEASE_TTL_SECONDS', value: '120' }],
     },
     service: { port: HTTP_PORT, grpcPort: 19093 },
+  });
+
+  it('accepts every object the Helm chart renders in a server-side dry run', async () => {
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    const render = (release: string, ...set: string[]): KubernetesObject[] =>
+      loadAllYaml(execFileSync(requireTool('helm'), ['template', release, CHART, '--namespace', NS, ...set], { encoding: 'utf8' })).filter(
+        (doc): doc is KubernetesObject => doc !== null && typeof doc === 'object',
+      );
+    const docs = [
+      ...render('dry', '--set', 'fleet.enabled=true', '--set-json', `fleet.spec=${JSON.stringify(fleetSpec())}`, '--set', 'serviceMonitor.enabled=false'),
+      ...render('dry-ns', '--set', 'operator.scope=Namespace'),
+    ];
+    const kinds = new Set<string>();
+    for (const doc of docs) {
+      kinds.add(doc.kind!);
+      // dryRun=All runs validation and admission (the CRD's schema and CEL rules included) without storing.
+      await objects.create(doc, undefined, 'All');
+    }
+    expect([...kinds]).toEqual(expect.arrayContaining(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'IMGateway', 'Role', 'RoleBinding', 'ServiceAccount']));
   });
 
   it('refuses invalid IMGateway specs with clear messages', async () => {
@@ -258,7 +301,7 @@ describe('the operator on a real kube-apiserver', () => {
       ...Array.from({ length: 14 }, (_, i) => connectTo(`light-${i}`, light!.name)),
     ]);
     await eventually('the lighter pod is being drained', async () => (await get()).status?.drainingPods?.some((d) => d.name === light!.name) === true, 30_000);
-    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'im-gateway-operator', namespace: NS });
+    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: LEASE, namespace: NS });
     const leader = operators.find((o) => o.identity === lease.spec?.holderIdentity)!;
     const follower = operators.find((o) => o !== leader)!;
     await leader.kill();
