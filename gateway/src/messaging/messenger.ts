@@ -14,6 +14,8 @@ import { encodeLogged } from '../protocol/encode.ts';
 import { groupLog, privateLog, type LogEntry, type Store } from '../store/store.ts';
 import { dependency } from './dependency.ts';
 
+const MAX_UNCERTAIN = 50_000;
+
 export interface SendLimits {
   maxContentBytes: number;
 }
@@ -30,6 +32,8 @@ export class Messenger {
   private readonly retries: RetryQueue;
   private readonly metrics: GatewayMetrics;
   private readonly limits: SendLimits;
+  /** Dedup keys of appends whose outcome is unknown, until recovered or retried here. */
+  private readonly uncertain = new Set<string>();
 
   constructor(store: Store, bus: Bus, router: Router, retries: RetryQueue, metrics: GatewayMetrics, limits: SendLimits) {
     this.store = store;
@@ -78,9 +82,14 @@ export class Messenger {
     })).catch((err: unknown) => {
       // The append may have run with only its reply lost: then the message is
       // stored, the client's retry is a duplicate, and nothing would deliver it.
+      this.uncertain.add(dedupKey);
+      // Bounded like the retry queue that holds the recoveries: the oldest go first.
+      if (this.uncertain.size > MAX_UNCERTAIN) this.uncertain.delete(this.uncertain.values().next().value!);
       this.retries.add(`recover ${logId} ${dedupKey}`, () => this.recover(logId, dedupKey, frame.timestamp, socket.deviceId));
       throw err;
     });
+    // A retry that stored the message itself delivers it: no recovery for the failed attempt.
+    if (result.status === 'appended') this.uncertain.delete(dedupKey);
     if (result.status === 'duplicate') {
       const err = new GatewayError(ErrorCode.DUPLICATE_MESSAGE, `message ${msg.msg_id} was already accepted`);
       err.sequenceNumber = result.pos;
@@ -119,11 +128,13 @@ export class Messenger {
 
   /**
    * Delivers a message whose append had an unknown outcome, if that very
-   * append stored it (same server timestamp): a later retry that stored it
-   * has delivered it itself.
+   * append stored it: not when a retry on this node stored it (it delivered
+   * it itself), nor when one elsewhere did (another server timestamp).
    */
   private async recover(logId: string, dedupKey: string, timestamp: number, senderDevice: string): Promise<void> {
+    if (!this.uncertain.has(dedupKey)) return;
     const pos = await this.store.dedupPosition(dedupKey);
+    this.uncertain.delete(dedupKey);
     if (pos === null) return;
     const entry = (await this.store.read(logId, pos - 1, 1)).entries[0];
     if (entry === undefined || entry.pos !== pos || entry.frame.timestamp !== timestamp) return;
