@@ -92,15 +92,8 @@ if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null; then
   die "podman and mmdebstrap are missing: run 'bash e2e/infra/setup.sh' first"
 fi
 
-image_exists() { podman image exists "$1"; }
-
-# The host's own Debian sources, so the image follows its mirror and snapshot.
-debian_sources() {
-  local f
-  for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
-    [[ -s $f ]] && { echo "$f"; return; }
-  done
-}
+# shellcheck source=SCRIPTDIR/../infra/debian.sh
+source "$here/../infra/debian.sh"
 
 build_base() {
   local tar="$work/rootfs-$$.tar" logfile="$work/im-node-build.log" sources

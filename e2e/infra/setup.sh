@@ -73,15 +73,8 @@ runtime = "runc"'
   log "wrote $conf"
 }
 
-image_exists() { podman image exists "$1"; }
-
-# The host's own Debian sources, so images follow its mirror and snapshot.
-debian_sources() {
-  local f
-  for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
-    [[ -s $f ]] && { echo "$f"; return; }
-  done
-}
+# shellcheck source=SCRIPTDIR/debian.sh
+source "$here/debian.sh"
 
 # mmdebstrap a minimal Debian with the given packages and import it.
 # Usage: build_debian_image IMAGE ENTRYPOINT_FILE|- PACKAGES...
