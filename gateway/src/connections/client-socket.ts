@@ -37,6 +37,8 @@ export class ClientSocket extends WebSocket {
   /** Set once the socket is being closed by the gateway; sends stop then. */
   closingByServer = false;
   replay: ReplayState | null = null;
+  /** Set while this socket's writes are held back until the end of the event-loop turn. */
+  corked = false;
 
   get key(): string {
     return `${this.userId}/${this.deviceId}`;
@@ -45,6 +47,7 @@ export class ClientSocket extends WebSocket {
   /** Sends a text frame unless the socket is closing. False when not sent. */
   sendText(text: string | Buffer): boolean {
     if (this.closingByServer || this.readyState !== WebSocket.OPEN) return false;
+    if (!this.corked) corkUntilTurnEnds(this);
     this.send(text, { binary: false });
     return true;
   }
@@ -61,6 +64,31 @@ export class ClientSocket extends WebSocket {
       this.close(code, utf8Prefix(reason, 123));
     }
   }
+}
+
+/**
+ * Frames written to one socket within an event-loop turn (a message and the
+ * ack of the one before it, a burst of acks read in one chunk) leave in one
+ * writev: `ws` corks around each frame only, and a syscall per frame was most
+ * of a message's cost. One shared list and one setImmediate for every socket.
+ */
+const corkedSockets: ClientSocket[] = [];
+
+function corkUntilTurnEnds(socket: ClientSocket): void {
+  // `_socket` is ws's internal net.Socket; replay's drain wait relies on it too.
+  const raw = (socket as unknown as { _socket?: { cork(): void } })._socket;
+  if (raw === undefined) return;
+  raw.cork();
+  socket.corked = true;
+  if (corkedSockets.push(socket) === 1) setImmediate(uncorkAll);
+}
+
+function uncorkAll(): void {
+  for (const socket of corkedSockets) {
+    socket.corked = false;
+    (socket as unknown as { _socket: { uncork(): void } })._socket.uncork();
+  }
+  corkedSockets.length = 0;
 }
 
 /** At most `max` UTF-8 bytes of `text`, cut before a character rather than inside one. */
