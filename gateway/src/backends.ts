@@ -18,7 +18,7 @@ function rateLimit(config: GatewayConfig): { limit: number; windowMs: number } {
 }
 
 export function memoryBackends(config: GatewayConfig): Backends {
-  return { store: new MemoryStore(config.retention, rateLimit(config)), registry: localRegistry(config), bus: new MemoryBus() };
+  return { store: new MemoryStore(config.retention, rateLimit(config), config.memoryDedupMaxKeys), registry: localRegistry(config), bus: new MemoryBus() };
 }
 
 function localRegistry(config: GatewayConfig): MemoryRegistry {

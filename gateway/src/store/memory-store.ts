@@ -29,11 +29,14 @@ interface Bucket {
 }
 
 const SWEEP_INTERVAL_MS = 10_000;
+/** About 150 MB of heap: a key is ~146 bytes with its entry. */
+export const DEFAULT_MAX_DEDUP_KEYS = 1_000_000;
 
 export class MemoryStore implements Store {
   readonly name = 'memory';
   private readonly retention: Retention;
   private readonly rate: RateLimit;
+  private readonly maxDedupKeys: number;
   private readonly logs = new Map<string, Log>();
   private readonly dedup = new Map<string, { pos: number; expiresAt: number }>();
   private readonly messageIndex = new Map<string, MessageLocation[]>();
@@ -44,9 +47,11 @@ export class MemoryStore implements Store {
   private readonly buckets = new Map<string, Bucket>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(retention: Retention, rate: RateLimit) {
+  /** `maxDedupKeys`: dedup keys kept at most; beyond it the oldest are forgotten before their TTL. */
+  constructor(retention: Retention, rate: RateLimit, maxDedupKeys = DEFAULT_MAX_DEDUP_KEYS) {
     this.retention = retention;
     this.rate = rate;
+    this.maxDedupKeys = maxDedupKeys;
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
@@ -79,6 +84,9 @@ export class MemoryStore implements Store {
       // Re-insert so the map stays ordered by expiry for the sweep.
       this.dedup.delete(options.dedupKey);
       this.dedup.set(options.dedupKey, { pos, expiresAt: now + this.retention.dedupTtlMs });
+      // Bounded by count too: at the defaults a day of keys outgrows the heap, and a
+      // large old generation makes the full-GC pauses that show as latency spikes.
+      if (this.dedup.size > this.maxDedupKeys) this.dedup.delete(this.dedup.keys().next().value!);
     }
     if (frame.type === 'message') this.indexMessage(frame.msg_id, { conversation: logId, pos, senderId: frame.sender_id });
     this.trim(logId, log, now);
