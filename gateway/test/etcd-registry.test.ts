@@ -1,17 +1,21 @@
 // EtcdRegistry against a real etcd 3.4 (e2e/infra): the shared contract with
 // two registries as two nodes, then leases: a clean close, a crashed node, a
-// lease etcd expired, and etcd itself away for longer than the TTL.
+// lease etcd expired, and etcd itself away for longer than the TTL; then
+// device lookups batched into txns.
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, KVClient } from 'etcd3';
+import type { ITxnRequest } from 'etcd3';
 import { getContainerRuntimeClient } from 'testcontainers';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startEtcd } from '../../e2e/infra/providers.ts';
 import type { EtcdService } from '../../e2e/infra/providers.ts';
 import type { Logger } from '../src/observability/logger.ts';
-import { EtcdRegistry } from '../src/registry/etcd-registry.ts';
+import { MAX_TXN_OPS } from '../src/registry/device-lookups.ts';
+import { EtcdRegistry, RegistryUnavailableError } from '../src/registry/etcd-registry.ts';
 import type { EtcdRegistryOptions } from '../src/registry/etcd-registry.ts';
+import type { DeviceRecord } from '../src/registry/registry.ts';
 import { device, grpcOf, registryContract } from './support/registry-contract.ts';
 
 const START_TIMEOUT_MS = 120_000;
@@ -221,6 +225,151 @@ describe('EtcdRegistry leases on a real etcd', () => {
     expect(await a.healthy()).toBe(true);
   }, 30_000);
 });
+
+describe('EtcdRegistry device lookups batched into txns', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('answers the lookups made in one turn with one txn, as lone reads answer them', async () => {
+    const log = recordingLog();
+    const [a, b] = [registry('node-a'), registry('node-b', { log })];
+    await a.start();
+    await b.start();
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    await b.register(device('alice', 'tablet', 'node-b', 2000));
+    await a.register(device('bob', 'phone', 'node-a', 3000));
+    const dave = ['laptop', 'phone', 'tablet', 'watch'].map((id, i) => device('dave', id, i % 2 === 0 ? 'node-a' : 'node-b', 4000 + i));
+    for (const record of dave) await (record.node === 'node-a' ? a : b).register(record);
+    // Skipped with a warning, by a lone read and a batched one alike.
+    const bad = `${prefix}/users/erin/phone`;
+    await admin.put(bad).value('not json');
+
+    const users = ['alice', 'bob', 'carol', 'dave', 'erin'];
+    const expected = [[device('alice', 'phone', 'node-a', 1000), device('alice', 'tablet', 'node-b', 2000)], [device('bob', 'phone', 'node-a', 3000)], [], dave, []];
+    const alone: DeviceRecord[][] = [];
+    for (const user of users) alone.push(await b.devices(user));
+    expect(alone.map(sortedDevices)).toEqual(expected);
+    expect(badEntries(log, bad)).toBe(1);
+
+    const calls = kvCalls();
+    const asked = [...users, 'alice', 'dave', 'carol', 'alice', 'bob'];
+    const together = await Promise.all(asked.map((user) => b.devices(user)));
+    expect(together).toEqual(asked.map((user) => alone[users.indexOf(user)]));
+    // One range per distinct user, all in one txn.
+    expect(calls.ranges()).toBe(0);
+    expect(calls.rangeTxns()).toEqual([users.map((user) => `${prefix}/users/${user}/`)]);
+    expect(badEntries(log, bad)).toBe(2);
+    // The other node reads the same, batched as well.
+    expect(await Promise.all(users.map((user) => a.devices(user)))).toEqual(alone);
+    expect(calls.rangeTxns()).toHaveLength(2);
+  });
+
+  it('splits the lookups of one turn beyond the txn cap into several txns, all answered', async () => {
+    const a = registry('node-a');
+    await a.start();
+    const count = 2 * MAX_TXN_OPS + 50;
+    for (let from = 0; from < count; from += 100) {
+      const puts = Array.from({ length: Math.min(100, count - from) }, (_, i) =>
+        admin.put(`${prefix}/users/user-${from + i}/phone`).value(JSON.stringify({ node: 'node-x', grpc: grpcOf('node-x'), connected_at: from + i })),
+      );
+      await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...puts).commit();
+    }
+    const asked = [...Array.from({ length: count }, (_, i) => `user-${i}`), 'nobody', 'user-7', 'nobody'];
+    const calls = kvCalls();
+    const found = await Promise.all(asked.map((user) => a.devices(user)));
+    expect(found).toEqual(asked.map((user) => (user === 'nobody' ? [] : [device(user, 'phone', 'node-x', Number(user.slice('user-'.length)))])));
+    expect(calls.ranges()).toBe(0);
+    expect(calls.rangeTxns().map((ranges) => ranges.length)).toEqual([MAX_TXN_OPS, MAX_TXN_OPS, 51]);
+  });
+
+  it('reads every device of a user with more than a page of them, beside batched lookups', async () => {
+    const a = registry('node-a');
+    await a.start();
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    const value = JSON.stringify({ node: 'node-x', grpc: grpcOf('node-x'), connected_at: 1 });
+    for (let batch = 0; batch < 12; batch++) {
+      const puts = Array.from({ length: 100 }, (_, i) => admin.put(`${prefix}/users/crowd/device-${batch * 100 + i}`).value(value));
+      await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...puts).commit();
+    }
+    const calls = kvCalls();
+    const [crowd, alice] = await Promise.all([a.devices('crowd'), a.devices('alice')]);
+    expect(new Set(crowd.map((d) => d.deviceId)).size).toBe(1200);
+    expect(alice).toEqual([device('alice', 'phone', 'node-a', 1000)]);
+    // The txn's first page said there was more: the crowd alone is read again, in pages.
+    expect(calls.rangeTxns()).toHaveLength(1);
+    expect(calls.ranges()).toBe(2);
+  });
+
+  it('sees a device registered on another node just before, in a lookup batched with others', async () => {
+    const [a, b] = [registry('node-a'), registry('node-b')];
+    await a.start();
+    await b.start();
+    await a.register(device('bob', 'phone', 'node-a', 1));
+    const calls = kvCalls();
+    for (let i = 0; i < 20; i++) {
+      const [writer, reader, node] = i % 2 === 0 ? [a, b, 'node-a'] : [b, a, 'node-b'];
+      const record = device('alice', `device-${i}`, node, i);
+      // The lookups start in the turn the register's promise resolves in, and share one txn.
+      const [bob, alice, carol] = await writer.register(record).then(() => Promise.all([reader.devices('bob'), reader.devices('alice'), reader.devices('carol')]));
+      expect(alice).toContainEqual(record);
+      expect(alice).toHaveLength(i + 1);
+      expect(bob).toEqual([device('bob', 'phone', 'node-a', 1)]);
+      expect(carol).toEqual([]);
+    }
+    expect(calls.rangeTxns().map((ranges) => ranges.length)).toEqual(Array(20).fill(3));
+  });
+
+  it('rejects every lookup of a batch promptly while etcd is down, as a lone read fails', async () => {
+    const a = registry('node-a', { leaseTtlSeconds: 6 });
+    await a.start();
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    const calls = kvCalls();
+    const outage = await etcdDown();
+    try {
+      let started = performance.now();
+      const lone = await a.devices('alice').catch((err: unknown) => err);
+      expect(performance.now() - started).toBeLessThan(FAST_MS);
+      expect(lone).toBeInstanceOf(RegistryUnavailableError);
+      expect((lone as Error).message).toMatch(/^etcd registry read failed: /);
+
+      const asked = [...Array.from({ length: MAX_TXN_OPS + 20 }, (_, i) => `user-${i}`), 'alice', 'alice'];
+      started = performance.now();
+      const results = await Promise.allSettled(asked.map((user) => a.devices(user)));
+      expect(performance.now() - started).toBeLessThan(FAST_MS);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        const reason = (result as PromiseRejectedResult).reason as Error;
+        expect(reason).toBeInstanceOf(RegistryUnavailableError);
+        expect(reason.name).toBe((lone as Error).name);
+        expect(reason.message).toMatch(/^etcd registry read failed: /);
+      }
+      expect(calls.ranges()).toBe(0);
+    } finally {
+      await outage.end();
+    }
+    await until(async () => (await a.devices('alice')).length === 1, 10_000);
+  }, 30_000);
+});
+
+/** Counts the KV calls made from here on, by every client in this process. */
+function kvCalls(): { ranges(): number; rangeTxns(): string[][] } {
+  const range = vi.spyOn(KVClient.prototype, 'range');
+  const txn = vi.spyOn(KVClient.prototype, 'txn');
+  return {
+    ranges: () => range.mock.calls.length,
+    // The key of each range, per txn made only of ranges.
+    rangeTxns: () =>
+      txn.mock.calls
+        .map(([request]: [ITxnRequest, ...unknown[]]) => request.success ?? [])
+        .filter((ops) => ops.length > 0 && ops.every((op) => op.request_range !== undefined))
+        .map((ops) => ops.map((op) => op.request_range!.key!.toString())),
+  };
+}
+
+function badEntries(log: ReturnType<typeof recordingLog>, key: string): number {
+  return log.events.filter((e) => e.event === 'registry_bad_entry' && e.fields?.key === key).length;
+}
 
 /** Stops the etcd container (SIGKILL, data kept); end() starts it again and waits until it serves. */
 async function etcdDown(): Promise<{ end(): Promise<void> }> {
