@@ -5,11 +5,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
+import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
-import { GatewayProcess } from './fleet/gateway-process.ts';
+import { FLEET_ADMIN_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
 import { loadGatewayService } from '../gateway/src/api/proto.ts';
 
 const GROUP_TOPIC = 'im-gateway.group-messages';
@@ -89,6 +90,45 @@ describe('a fleet of three gateways', () => {
     for (const d of receivers) await d.waitFor(ids);
     // Nothing arrives twice: every device's received map has each id once, and no extra copies were counted.
     for (const d of receivers) expect(d.duplicates).toBe(0);
+  });
+
+  it('announces a membership change with one Kafka record, to the members on every node and the joiner', async () => {
+    const members = ['j-u0', 'j-u1', 'j-u2'];
+    for (const m of members) await addMember(fleet.nodes[0]!, 'j-team', m);
+    const devices = await Promise.all(members.map((m, i) => client(m, 'phone', i)));
+    const joiner = await client('j-new', 'phone', 2);
+    const admin = new Kafka({ clientId: 'fleet-test', brokers: fleet.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const records = async (): Promise<number> =>
+      (await admin.fetchTopicOffsets(GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
+    const before = await records();
+    await addMember(fleet.nodes[1]!, 'j-team', 'j-new');
+    expect((await records()) - before).toBe(1);
+    await admin.disconnect();
+    const seen = (c: FleetClient, changeType: string, user: string): number =>
+      c.others.filter((f) => f.type === 'membership_change' && f.change_type === changeType && f.user_id === user).length;
+    await eventually('every member and the joiner got the join', () => [...devices, joiner].every((c) => seen(c, 'join', 'j-new') >= 1));
+
+    const res = await fetch(`${fleet.nodes[2]!.httpUrl}/v1/groups/j-team/members/j-u1`, {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${FLEET_ADMIN_TOKEN}` },
+    });
+    expect(res.status).toBe(200);
+    // The members who remain through the group; the leaver, on another node, through its own notifications.
+    await eventually('the members and the leaver got the leave', () => [...devices, joiner].every((c) => seen(c, 'leave', 'j-u1') >= 1));
+    await new Promise((r) => setTimeout(r, 300));
+    for (const c of [...devices, joiner]) {
+      expect(seen(c, 'join', 'j-new')).toBe(1);
+      expect(seen(c, 'leave', 'j-u1')).toBe(1);
+    }
+    // Only the leaver's notification log was written to.
+    const redis = new Redis(fleet.redis.url);
+    try {
+      expect(await redis.mget([...members, 'j-new'].map((u) => `im:seq:n:${u}`))).toEqual([null, '1', null, null]);
+      expect(await redis.get('im:seq:m:j-team')).toBe('5');
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('syncs a user’s devices across nodes and holds the device limit across the fleet', async () => {

@@ -80,7 +80,7 @@ export class GatewayNode {
     const notifier = new Notifier(store, router);
     const messenger = new Messenger(store, bus, router, this.retries, this.metrics, { maxContentBytes: limits.maxContentBytes });
     const receipts = new Receipts(store, notifier);
-    const groups = new Groups(store, notifier);
+    const groups = new Groups(store, bus, notifier, this.retries);
     const replayer = new Replayer(store, delivery, config.replayBatch, limits.sendBufferMaxBytes);
 
     bus.onGroupEvent(new GroupFanout(store, delivery, this.retries).onEvent);

@@ -209,6 +209,41 @@ describe('KafkaBus', () => {
     expect(await recordCount(t.messagesTopic)).toBe(0);
   });
 
+  it('carries a membership change with its log, keyed by group, and reads a record without one as a group message', async () => {
+    const t = topics();
+    const a = node('log-a', t);
+    const b = node('log-b', t);
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    const change: GroupEvent = {
+      groupId: 'g',
+      log: 'membership',
+      entry: { pos: 1, frame: { type: 'membership_change', group_id: 'g', change_type: 'join', user_id: 'bob', timestamp: 1 }, storedAt: 1 },
+    };
+    const message = groupEvent('g', 1);
+    await a.bus.publishGroup(change);
+    await a.bus.publishGroup(message);
+    // A record as earlier versions wrote it, and one naming a log this version does not know.
+    const producer = client.producer();
+    await producer.connect();
+    const legacy = groupEvent('g', 2);
+    await producer.send({
+      topic: t.groupTopic,
+      messages: [
+        { key: 'g', value: JSON.stringify({ groupId: 'g', entry: legacy.entry }) },
+        { key: 'g', value: JSON.stringify({ ...groupEvent('g', 3), log: 'reactions' }) },
+      ],
+    });
+    await producer.disconnect();
+    await vi.waitFor(() => [a, b].forEach(({ received }) => expect(received).toHaveLength(3)), { timeout: 10_000 });
+    await sleep(SETTLE_MS);
+    for (const { received } of [a, b]) expect(received).toEqual([change, message, legacy]);
+    // Group messages keep the record format they always had.
+    const records = await readTopic(t.groupTopic, 4);
+    expect(records.every((record) => record.key === 'g')).toBe(true);
+    expect(JSON.parse(records[0]!.value)).toEqual(change);
+    expect(Object.keys(JSON.parse(records[1]!.value))).toEqual(['groupId', 'entry']);
+  });
+
   it('appends a private message keyed by its conversation', async () => {
     const t = topics();
     const { bus, received } = node('private', t);

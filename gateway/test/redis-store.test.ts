@@ -5,7 +5,7 @@ import { freePort, waitUntil } from '../../e2e/infra/net.ts';
 import { startRedis, type RedisService } from '../../e2e/infra/providers.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
 import type { Store } from '../src/store/store.ts';
-import { message, storeContract, type StoreSettings } from './support/store-contract.ts';
+import { membershipChange, message, storeContract, type StoreSettings } from './support/store-contract.ts';
 
 const START_TIMEOUT_MS = 120_000;
 const SETTINGS: StoreSettings = {
@@ -58,6 +58,35 @@ describe('on a running Redis', () => {
       expect(await store.read('d:alice:bob', 0, 10)).toEqual({ entries: [], firstPos: 0, lastPos: 2 });
       const next = await store.append('d:alice:bob', message('m3'));
       expect(next.status === 'appended' && next.entry.pos).toBe(3);
+    });
+
+    it('keeps the g: floor where earlier versions read it and the m: floor beside it', async () => {
+      store = await openStore(redis.url, SETTINGS);
+      const p = store.keyPrefix;
+      await store.append('g:team', message('m1', 'alice', 'team'));
+      await store.append('m:team', membershipChange('team', 'alice'));
+      await store.append('m:team', membershipChange('team', 'carol'));
+      expect(await store.addMember('team', 'bob')).toEqual({ added: true, floor: { messages: 1, membership: 2 } });
+      expect(await raw.hget(`${p}members:team`, 'bob')).toBe('1');
+      expect(await raw.hget(`${p}groups:bob`, 'team')).toBe('1');
+      expect(await raw.hget(`${p}mfloors:bob`, 'team')).toBe('2');
+      expect(await store.addMember('team', 'bob')).toEqual({ added: false, floor: { messages: 1, membership: 2 } });
+      expect(await raw.pttl(`${p}seq:m:team`)).toBe(-1);
+      const logTtl = await raw.pttl(`${p}log:m:team`);
+      expect(logTtl).toBeGreaterThan(SETTINGS.retention.maxAgeMs);
+      expect(logTtl).toBeLessThanOrEqual(SETTINGS.retention.maxAgeMs + 60_000);
+
+      // A member as an earlier version stored it: no m: floor, so every m: entry is after the join.
+      await raw.hset(`${p}members:team`, 'dave', '1');
+      await raw.hset(`${p}groups:dave`, 'team', '1');
+      await raw.sadd(`${p}groupset`, 'team');
+      expect(await store.userGroups('dave')).toEqual(new Map([['team', { messages: 1, membership: 0 }]]));
+      expect(await store.addMember('team', 'dave')).toEqual({ added: false, floor: { messages: 1, membership: 0 } });
+      expect((await store.groupMembers('team')).sort()).toEqual(['bob', 'dave']);
+      expect(await store.removeMember('team', 'dave')).toBe(true);
+      expect(await store.removeMember('team', 'bob')).toBe(true);
+      expect((await store.userGroups('dave')).size).toBe(0);
+      expect(await raw.exists(`${p}mfloors:bob`)).toBe(0);
     });
 
     it('runs its scripts again after Redis forgot them', async () => {

@@ -250,13 +250,11 @@ describe('REST API over real HTTP', () => {
         ['leave', 'alice'],
       ]);
       await carol.nothing('membership_change');
-      // alice, offline throughout, learns that she joined and left.
+      // alice, offline throughout, learns that she left: her join is in the
+      // group's membership log, which she no longer reads as a non-member.
       const alice = await connect('alice', 'phone');
-      const hers = [await alice.next('membership_change'), await alice.next('membership_change')];
-      expect(hers.map((c) => [c.group_id, c.change_type, c.user_id])).toEqual([
-        ['team', 'join', 'alice'],
-        ['team', 'leave', 'alice'],
-      ]);
+      expect(await alice.next('membership_change')).toMatchObject({ group_id: 'team', change_type: 'leave', user_id: 'alice' });
+      await alice.nothing('membership_change');
       // Delivered once: a reconnect does not repeat them.
       await carol.close();
       const again = await connect('carol', 'phone');

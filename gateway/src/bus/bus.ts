@@ -3,12 +3,18 @@
  * the log (private ones with `appendPrivate`; group ones with `publishGroup`,
  * whose one record is also the broadcast). Each node delivers a group event
  * to its own local members, so one group message costs one record, not one
- * call per member. Memory for one node; Kafka for a fleet.
+ * call per member; a group's membership changes travel the same way. Memory
+ * for one node; Kafka for a fleet.
  */
 import type { LogEntry } from '../store/store.ts';
 
+/** Which of a group's logs an event's entry is in: g:<group> (messages) or m:<group> (membership changes). */
+export type GroupLogKind = 'messages' | 'membership';
+
 export interface GroupEvent {
   groupId: string;
+  /** Absent means 'messages': group messages leave it out, as records of earlier versions do. */
+  log?: GroupLogKind;
   entry: LogEntry;
 }
 
@@ -21,7 +27,7 @@ export interface Bus {
   healthy(): Promise<boolean>;
   /** Appends an accepted private message to the message log, keyed by its conversation. */
   appendPrivate(logId: string, entry: LogEntry): Promise<void>;
-  /** Appends a group message to the log and fans it out; resolves once accepted for every node. */
+  /** Appends a group message or membership change to the log and fans it out; resolves once accepted for every node. */
   publishGroup(event: GroupEvent): Promise<void>;
   /** Registers this node's handler; called once at start. */
   onGroupEvent(handler: GroupEventHandler): void;

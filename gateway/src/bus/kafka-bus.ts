@@ -5,9 +5,12 @@
  * - the message log (`im-gateway.messages`): one record per accepted private
  *   message, keyed by conversation id, for downstream storage and audit;
  * - the group topic (`im-gateway.group-messages`): one record per group
- *   message, keyed by group id. It is the group part of the message log and
- *   also the live broadcast: every node consumes it in a consumer group of its
- *   own (`im-gateway-fanout-<nodeId>`), so each node sees every record.
+ *   message or membership change, keyed by group id. It is the group part of
+ *   the message log and also the live broadcast: every node consumes it in a
+ *   consumer group of its own (`im-gateway-fanout-<nodeId>`), so each node
+ *   sees every record. A record is `{"groupId", "entry"}`, plus
+ *   `"log": "membership"` for a membership change; a record without `log` is
+ *   a group message (as every record of earlier versions).
  *
  * Keys keep one conversation (or group) on one partition, hence in order.
  *
@@ -200,6 +203,8 @@ export class KafkaBus implements Bus {
 
   publishGroup(event: GroupEvent): Promise<void> {
     const value: GroupEvent = { groupId: event.groupId, entry: event.entry };
+    // Group messages keep the record format of earlier versions.
+    if (event.log === 'membership') value.log = 'membership';
     return this.send(this.groupTopic, event.groupId, JSON.stringify(value));
   }
 
@@ -550,6 +555,10 @@ function parseGroupEvent(value: Buffer | null): GroupEvent {
   const event = JSON.parse(value.toString('utf8')) as Partial<GroupEvent> | null;
   if (typeof event?.groupId !== 'string' || typeof event.entry?.pos !== 'number' || typeof event.entry.frame !== 'object') {
     throw new Error('not a group event');
+  }
+  // An unknown log (from a newer version) is skipped rather than delivered as a group message.
+  if (event.log !== undefined && event.log !== 'messages' && event.log !== 'membership') {
+    throw new Error(`unknown group log ${JSON.stringify(event.log)}`);
   }
   return event as GroupEvent;
 }

@@ -101,7 +101,7 @@ export const VARIABLES = [
   ['ETCD_LEASE_TTL_SECONDS', '10', 'TTL of the node\'s lease: a crashed node\'s entries vanish this long after it stops'],
   ['REDIS_KEY_PREFIX', 'im:', 'Prefix of every Redis key the gateway writes'],
   ['KAFKA_MESSAGES_TOPIC', 'im-gateway.messages', 'Topic of the private-message log (keyed by conversation)'],
-  ['KAFKA_GROUP_TOPIC', 'im-gateway.group-messages', 'Topic of group messages: the group log and the fan-out every node consumes'],
+  ['KAFKA_GROUP_TOPIC', 'im-gateway.group-messages', 'Topic of group messages and membership changes: the group log and the fan-out every node consumes'],
   ['KAFKA_TOPIC_PARTITIONS', '12', 'Partitions of the topics the gateway creates when they are missing'],
   ['KAFKA_REPLICATION_FACTOR', '1', 'Replication factor of the topics the gateway creates (3 in production)'],
   ['FORWARD_TIMEOUT_MS', '2000', 'Deadline of one node-to-node gRPC call'],

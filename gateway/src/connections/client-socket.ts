@@ -10,7 +10,7 @@ import type { LogEntry } from '../store/store.ts';
 export interface ReplayState {
   /** Highest position sent per log during replay. */
   sentUpTo: Map<string, number>;
-  held: Array<{ log: string; entry: LogEntry; text: string }>;
+  held: Array<{ log: string; entry: LogEntry; text: string | Buffer }>;
   /** Set when `held` overflowed: replay runs once more instead of holding more. */
   overflowed: boolean;
 }

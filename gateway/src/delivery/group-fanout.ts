@@ -1,11 +1,14 @@
 /**
- * This node's share of a group message: the bus hands every node each group
- * event, and each node writes it to its own sockets of the group's members.
- * Encoded once per event; a store failure queues the fan-out for later.
+ * This node's share of a group message or membership change: the bus hands
+ * every node each group event, and each node writes it to its own sockets of
+ * the group's members, as they stand when the event arrives (so a join
+ * reaches the joiner, and a leave the members who remain). Encoded to UTF-8
+ * once per event, not once per socket; a store failure queues the fan-out
+ * for later.
  */
 import type { GroupEvent } from '../bus/bus.ts';
 import { encodeLogged } from '../protocol/encode.ts';
-import { groupLog, type Store } from '../store/store.ts';
+import { groupLog, membershipLog, type LogEntry, type Store } from '../store/store.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 import type { RetryQueue } from './retry-queue.ts';
 
@@ -22,13 +25,14 @@ export class GroupFanout {
 
   /** The bus's handler: never throws, so one bad event cannot stop the consumer. */
   readonly onEvent = (event: GroupEvent): void => {
-    this.retries.attempt(`fan out g:${event.groupId}#${event.entry.pos}`, () => this.deliver(event)).catch(() => {});
+    const logId = event.log === 'membership' ? membershipLog(event.groupId) : groupLog(event.groupId);
+    this.retries.attempt(`fan out ${logId}#${event.entry.pos}`, () => this.deliver(event.groupId, logId, event.entry)).catch(() => {});
   };
 
-  private async deliver({ groupId, entry }: GroupEvent): Promise<void> {
+  private async deliver(groupId: string, logId: string, entry: LogEntry): Promise<void> {
     const members = await this.store.groupMembers(groupId);
-    const logId = groupLog(groupId);
-    const text = encodeLogged(entry.frame);
+    // `ws` sends a Buffer as it is; a string it would measure and encode again for every socket.
+    const text = Buffer.from(encodeLogged(entry.frame));
     for (const member of members) this.local.toUser(member, logId, entry, text);
   }
 }

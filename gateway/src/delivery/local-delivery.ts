@@ -2,6 +2,8 @@
  * Writes logged entries to this node's sockets: the last step of every live
  * delivery. Holds entries for a socket that is still replaying, and closes a
  * socket whose send buffer passed its cap (the entries wait in the log).
+ * `text` is the encoded frame, a string or its UTF-8 bytes (a Buffer shared by
+ * every socket of a group fan-out); either goes out as a text frame.
  */
 import type { ClientSocket } from '../connections/client-socket.ts';
 import type { Hub } from '../connections/hub.ts';
@@ -30,7 +32,7 @@ export class LocalDelivery {
   }
 
   /** To every local device of the user that may see the entry; returns how many got it. */
-  toUser(userId: string, logId: string, entry: LogEntry, text: string, exceptDevice?: string): number {
+  toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer, exceptDevice?: string): number {
     let delivered = 0;
     for (const socket of this.hub.devices(userId)) {
       if (socket.deviceId !== exceptDevice && this.toSocket(socket, logId, entry, text)) delivered++;
@@ -39,7 +41,7 @@ export class LocalDelivery {
   }
 
   /** Writes one entry to one socket, or holds it while the socket replays. */
-  toSocket(socket: ClientSocket, logId: string, entry: LogEntry, text: string): boolean {
+  toSocket(socket: ClientSocket, logId: string, entry: LogEntry, text: string | Buffer): boolean {
     if (!visibleTo(entry, socket.userId, socket.deviceId)) return false;
     const replay = socket.replay;
     if (replay !== null) {
@@ -51,7 +53,7 @@ export class LocalDelivery {
   }
 
   /** Sends now, with the backpressure check; replay uses this directly. */
-  write(socket: ClientSocket, logId: string, entry: LogEntry, text: string): boolean {
+  write(socket: ClientSocket, logId: string, entry: LogEntry, text: string | Buffer): boolean {
     if (socket.bufferedAmount > this.maxBuffered) {
       this.metrics.connectionErrors.inc({ code: 'SLOW_CONSUMER' });
       socket.closeWith(CloseCode.SLOW_CONSUMER, 'slow consumer: send buffer full');
@@ -59,8 +61,8 @@ export class LocalDelivery {
     }
     if (!socket.sendText(text)) return false;
     if (entry.frame.type === 'message') this.metrics.messagesDelivered.inc();
-    else if (logId.startsWith('n:')) {
-      // Notifications are not acked by clients: written is done.
+    else if (logId.startsWith('n:') || logId.startsWith('m:')) {
+      // Notifications and membership changes are not acked by clients: written is done.
       this.store.advanceCursor(socket.userId, socket.deviceId, logId, entry.pos).catch((err: unknown) => {
         this.log.warn('cursor_advance_failed', { log: logId, error: errorText(err) });
       });

@@ -2,14 +2,15 @@
  * Replay on connect: for each log of the user whose last position is beyond
  * the device's cursor, send what came after the cursor, oldest first across
  * logs, leaving out what that device sent itself. This one path covers
- * offline delivery, unacked messages after a drop, multi-device sync and
- * reconnecting to another node. Live entries arriving meanwhile are held by
- * LocalDelivery and sent after, so the socket sees each log in order.
+ * offline delivery, unacked messages after a drop, multi-device sync,
+ * membership changes of the user's groups and reconnecting to another node.
+ * Live entries arriving meanwhile are held by LocalDelivery and sent after,
+ * so the socket sees each log in order.
  */
 import type { ClientSocket } from '../connections/client-socket.ts';
 import { encodeError, encodeLogged } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
-import { notificationLog, pushLog, type LogEntry, type Store } from '../store/store.ts';
+import { groupLog, membershipLog, notificationLog, pushLog, type LogEntry, type Store } from '../store/store.ts';
 import { visibleTo, type LocalDelivery } from './local-delivery.ts';
 
 interface Pending {
@@ -62,8 +63,13 @@ export class Replayer {
       this.store.userConversations(userId),
       this.store.userGroups(userId),
     ]);
+    // Each group has two logs, messages (g:) and membership changes (m:), each
+    // replayed from the member's position at the join (its floor) on.
     const floors = new Map<string, number>();
-    for (const [groupId, floor] of groups) floors.set(`g:${groupId}`, floor);
+    for (const [groupId, floor] of groups) {
+      floors.set(groupLog(groupId), floor.messages);
+      floors.set(membershipLog(groupId), floor.membership);
+    }
     const logs = [...conversations, ...floors.keys(), pushLog(userId), notificationLog(userId)];
     const lasts = await this.store.lastPositions(logs);
     const pending: Pending[] = [];

@@ -1,30 +1,46 @@
 /**
- * Group membership changes (admin API). Each change is announced with a
- * `membership_change` to the members and to the user concerned.
+ * Group membership changes (admin API). Each join or leave is appended once
+ * to the group's membership log (m:<group>) and fanned out through the bus
+ * like a group message, to the members as they stand after the change: a join
+ * reaches the joiner too, a leave the members who remain. The user who left
+ * is no longer a member, so that user (and only that one) is told in their own
+ * notification log. One or two store appends per change, whatever the size of
+ * the group; members who were offline catch up from m:<group> on connect,
+ * from their join on.
  */
-import type { Store } from '../store/store.ts';
+import type { Bus } from '../bus/bus.ts';
+import type { RetryQueue } from '../delivery/retry-queue.ts';
+import type { MembershipChangeFrame } from '../protocol/frames.ts';
+import { membershipLog, type Store } from '../store/store.ts';
 import type { Notifier } from './notifier.ts';
 
 export class Groups {
   private readonly store: Store;
+  private readonly bus: Bus;
   private readonly notifier: Notifier;
+  private readonly retries: RetryQueue;
 
-  constructor(store: Store, notifier: Notifier) {
+  constructor(store: Store, bus: Bus, notifier: Notifier, retries: RetryQueue) {
     this.store = store;
+    this.bus = bus;
     this.notifier = notifier;
+    this.retries = retries;
   }
 
   /** Adds a member; false when the user already was one (nothing is announced). */
   async join(groupId: string, userId: string): Promise<boolean> {
     const { added } = await this.store.addMember(groupId, userId);
-    if (added) await this.announce(groupId, userId, 'join', await this.store.groupMembers(groupId));
+    if (added) await this.announce(change(groupId, userId, 'join'));
     return added;
   }
 
   /** Removes a member; false when the user was not one. */
   async leave(groupId: string, userId: string): Promise<boolean> {
     const removed = await this.store.removeMember(groupId, userId);
-    if (removed) await this.announce(groupId, userId, 'leave', [...(await this.store.groupMembers(groupId)), userId]);
+    if (removed) {
+      const frame = change(groupId, userId, 'leave');
+      await Promise.all([this.announce(frame), this.notifier.notify(userId, { ...frame })]);
+    }
     return removed;
   }
 
@@ -32,12 +48,20 @@ export class Groups {
     return this.store.groupMembers(groupId);
   }
 
-  private async announce(groupId: string, userId: string, changeType: 'join' | 'leave', audience: string[]): Promise<void> {
-    const timestamp = Date.now();
-    await Promise.all(
-      audience.map((member) =>
-        this.notifier.notify(member, { type: 'membership_change', group_id: groupId, change_type: changeType, user_id: userId, timestamp }),
-      ),
-    );
+  /**
+   * One entry in m:<group>, one bus record. If the bus is down the publish
+   * waits in the retry queue (online members still get it live once it is
+   * back) and the caller hears the failure; the entry is already in the log.
+   */
+  private async announce(frame: MembershipChangeFrame): Promise<void> {
+    const logId = membershipLog(frame.group_id);
+    const result = await this.store.append(logId, frame);
+    if (result.status !== 'appended') return;
+    const { entry } = result;
+    await this.retries.attempt(`publish ${logId}#${entry.pos}`, () => this.bus.publishGroup({ groupId: frame.group_id, log: 'membership', entry }));
   }
+}
+
+function change(groupId: string, userId: string, changeType: 'join' | 'leave'): MembershipChangeFrame {
+  return { type: 'membership_change', group_id: groupId, change_type: changeType, user_id: userId, timestamp: Date.now() };
 }

@@ -1,7 +1,9 @@
 /**
- * Notifications (read receipts, membership changes) go into the user's n: log
- * and to the user's online devices. Clients do not ack them, so a device's
- * cursor in n: moves as each is written; an offline device gets them on connect.
+ * Notifications for one user (read receipts, and the user's own leaving of a
+ * group: other membership changes go to the group's m: log) go into the
+ * user's n: log and to the user's online devices. Clients do not ack them, so
+ * a device's cursor in n: moves as each is written; an offline device gets
+ * them on connect.
  */
 import type { Router } from '../delivery/router.ts';
 import type { MembershipChangeFrame, ReadReceiptFrame } from '../protocol/frames.ts';

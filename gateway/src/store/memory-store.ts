@@ -5,9 +5,12 @@
  */
 import type { LoggedFrame } from '../protocol/frames.ts';
 import {
+  groupLog,
+  membershipLog,
   numbersMessages,
   type AppendOptions,
   type AppendResult,
+  type GroupFloors,
   type LogEntry,
   type LogPage,
   type MessageLocation,
@@ -42,8 +45,8 @@ export class MemoryStore implements Store {
   private readonly messageIndex = new Map<string, MessageLocation[]>();
   private readonly conversationsByUser = new Map<string, Set<string>>();
   private readonly cursorsByDevice = new Map<string, Map<string, number>>();
-  private readonly members = new Map<string, Map<string, number>>();
-  private readonly groupsByUser = new Map<string, Map<string, number>>();
+  private readonly members = new Map<string, Map<string, GroupFloors>>();
+  private readonly groupsByUser = new Map<string, Map<string, GroupFloors>>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -136,15 +139,18 @@ export class MemoryStore implements Store {
     if ((cursors.get(logId) ?? 0) < pos) cursors.set(logId, pos);
   }
 
-  async addMember(groupId: string, userId: string): Promise<{ added: boolean; floor: number }> {
+  async addMember(groupId: string, userId: string): Promise<{ added: boolean; floor: GroupFloors }> {
     let members = this.members.get(groupId);
     if (members === undefined) {
       members = new Map();
       this.members.set(groupId, members);
     }
     const existing = members.get(userId);
-    if (existing !== undefined) return { added: false, floor: existing };
-    const floor = this.logs.get(`g:${groupId}`)?.lastPos ?? 0;
+    if (existing !== undefined) return { added: false, floor: { ...existing } };
+    const floor: GroupFloors = {
+      messages: this.logs.get(groupLog(groupId))?.lastPos ?? 0,
+      membership: this.logs.get(membershipLog(groupId))?.lastPos ?? 0,
+    };
     members.set(userId, floor);
     let groups = this.groupsByUser.get(userId);
     if (groups === undefined) {
@@ -152,7 +158,7 @@ export class MemoryStore implements Store {
       this.groupsByUser.set(userId, groups);
     }
     groups.set(groupId, floor);
-    return { added: true, floor };
+    return { added: true, floor: { ...floor } };
   }
 
   async removeMember(groupId: string, userId: string): Promise<boolean> {
@@ -173,8 +179,10 @@ export class MemoryStore implements Store {
     return this.members.get(groupId)?.has(userId) ?? false;
   }
 
-  async userGroups(userId: string): Promise<Map<string, number>> {
-    return new Map(this.groupsByUser.get(userId));
+  async userGroups(userId: string): Promise<Map<string, GroupFloors>> {
+    const groups = new Map<string, GroupFloors>();
+    for (const [groupId, floor] of this.groupsByUser.get(userId) ?? []) groups.set(groupId, { ...floor });
+    return groups;
   }
 
   async groupCount(): Promise<number> {

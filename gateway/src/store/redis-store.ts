@@ -18,8 +18,10 @@
  *                                was stored, for client acks; TTL like the log.
  *   <p>convs:<userId>            set of the user's d: logs; TTL idle (below).
  *   <p>cursor:<userId>:<device>  hash logId -> acked position, max-only; TTL idle.
- *   <p>members:<groupId>         hash userId -> floor (group log position at join). No TTL.
+ *   <p>members:<groupId>         hash userId -> floor (g:<groupId> position at join). No TTL.
  *   <p>groups:<userId>           hash groupId -> floor. No TTL.
+ *   <p>mfloors:<userId>          hash groupId -> m:<groupId> position at join. Its own hash,
+ *                                so the two above keep the form older versions read. No TTL.
  *   <p>groupset                  set of group ids with at least one member.
  *   <p>rate:<userId>             hash tokens, at: the user's token bucket; TTL one window.
  *
@@ -59,9 +61,12 @@
 import { Redis } from 'ioredis';
 import type { LoggedFrame } from '../protocol/frames.ts';
 import {
+  groupLog,
+  membershipLog,
   numbersMessages,
   type AppendOptions,
   type AppendResult,
+  type GroupFloors,
   type LogEntry,
   type LogPage,
   type MessageLocation,
@@ -208,24 +213,28 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 `;
 
 /**
- * KEYS: members, groups of the user, groupset, group log seq. ARGV: userId, groupId.
- * The floor is read in the same script as the join, so no message can slip
- * between them. Returns {added 0|1, floor}.
+ * KEYS: members, groups of the user, groupset, group log seq, membership
+ * floors of the user, membership log seq. ARGV: userId, groupId. The floors
+ * are read in the same script as the join, so no message or membership
+ * change can slip between them. Returns {added 0|1, g: floor, m: floor}.
  */
 const ADD_MEMBER = `
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if existing then return {0, tonumber(existing)} end
+if existing then return {0, tonumber(existing), tonumber(redis.call('HGET', KEYS[5], ARGV[2]) or '0')} end
 local floor = tonumber(redis.call('GET', KEYS[4]) or '0')
+local mfloor = tonumber(redis.call('GET', KEYS[6]) or '0')
 redis.call('HSET', KEYS[1], ARGV[1], floor)
 redis.call('HSET', KEYS[2], ARGV[2], floor)
+redis.call('HSET', KEYS[5], ARGV[2], mfloor)
 redis.call('SADD', KEYS[3], ARGV[2])
-return {1, floor}
+return {1, floor, mfloor}
 `;
 
-/** KEYS: members, groups of the user, groupset. ARGV: userId, groupId. */
+/** KEYS: members, groups of the user, groupset, membership floors of the user. ARGV: userId, groupId. */
 const REMOVE_MEMBER = `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[4], ARGV[2])
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
 return 1
 `;
@@ -272,7 +281,7 @@ interface ScriptCommands {
   imRead(numKeys: number, ...args: Arg[]): Promise<[number, number, string[]]>;
   imFindMessage(numKeys: number, ...args: Arg[]): Promise<string[]>;
   imAdvanceCursor(numKeys: number, ...args: Arg[]): Promise<null>;
-  imAddMember(numKeys: number, ...args: Arg[]): Promise<[number, number]>;
+  imAddMember(numKeys: number, ...args: Arg[]): Promise<[number, number, number]>;
   imRemoveMember(numKeys: number, ...args: Arg[]): Promise<number>;
   imConsumeRate(numKeys: number, ...args: Arg[]): Promise<number>;
 }
@@ -423,23 +432,25 @@ export class RedisStore implements Store {
     await this.redis.imAdvanceCursor(1, `${this.keyPrefix}cursor:${userId}:${deviceId}`, log, pos, this.idleTtlMs);
   }
 
-  async addMember(groupId: string, userId: string): Promise<{ added: boolean; floor: number }> {
+  async addMember(groupId: string, userId: string): Promise<{ added: boolean; floor: GroupFloors }> {
     const p = this.keyPrefix;
-    const [added, floor] = await this.redis.imAddMember(
-      4,
+    const [added, messages, membership] = await this.redis.imAddMember(
+      6,
       `${p}members:${groupId}`,
       `${p}groups:${userId}`,
       `${p}groupset`,
-      `${p}seq:g:${groupId}`,
+      `${p}seq:${groupLog(groupId)}`,
+      `${p}mfloors:${userId}`,
+      `${p}seq:${membershipLog(groupId)}`,
       userId,
       groupId,
     );
-    return { added: added === 1, floor };
+    return { added: added === 1, floor: { messages, membership } };
   }
 
   async removeMember(groupId: string, userId: string): Promise<boolean> {
     const p = this.keyPrefix;
-    const removed = await this.redis.imRemoveMember(3, `${p}members:${groupId}`, `${p}groups:${userId}`, `${p}groupset`, userId, groupId);
+    const removed = await this.redis.imRemoveMember(4, `${p}members:${groupId}`, `${p}groups:${userId}`, `${p}groupset`, `${p}mfloors:${userId}`, userId, groupId);
     return removed === 1;
   }
 
@@ -451,8 +462,20 @@ export class RedisStore implements Store {
     return (await this.redis.hexists(`${this.keyPrefix}members:${groupId}`, userId)) === 1;
   }
 
-  async userGroups(userId: string): Promise<Map<string, number>> {
-    return numberMap(await this.redis.hgetall(`${this.keyPrefix}groups:${userId}`));
+  async userGroups(userId: string): Promise<Map<string, GroupFloors>> {
+    const p = this.keyPrefix;
+    // One transaction: a join between two plain reads would lack its m: floor.
+    const replies = await this.redis.multi().hgetall(`${p}groups:${userId}`).hgetall(`${p}mfloors:${userId}`).exec();
+    const [floors, mfloors] = (replies ?? []).map(([err, hash]) => {
+      if (err) throw err;
+      return hash as Record<string, string>;
+    });
+    const groups = new Map<string, GroupFloors>();
+    for (const [groupId, floor] of Object.entries(floors ?? {})) {
+      // No m: floor: joined through a version without m: logs, so every m: entry came after the join.
+      groups.set(groupId, { messages: Number(floor), membership: Number(mfloors?.[groupId] ?? 0) });
+    }
+    return groups;
   }
 
   async groupCount(): Promise<number> {

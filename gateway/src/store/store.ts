@@ -5,7 +5,8 @@
  *
  * Log ids:
  *   d:<a>:<b>   private conversation of users a < b (sorted)
- *   g:<group>   a group's messages and membership changes
+ *   g:<group>   a group's messages (positions are their sequence numbers)
+ *   m:<group>   a group's membership changes (joins and leaves), one entry per change
  *   p:<user>    messages given to PushMessage for one user
  *   n:<user>    notifications for one user (read receipts, leaving a group)
  */
@@ -59,6 +60,14 @@ export interface Retention {
   dedupTtlMs: number;
 }
 
+/** Where a member's replay of a group starts: the positions of the group's logs at the join. */
+export interface GroupFloors {
+  /** Last position of g:<group> (messages) at the join. */
+  messages: number;
+  /** Last position of m:<group> (membership changes) at the join: the member gets its own join and what follows. */
+  membership: number;
+}
+
 export interface RateLimit {
   /** Messages allowed per window per user. */
   limit: number;
@@ -93,13 +102,16 @@ export interface Store {
   /** Moves the device's cursor forward (never back). */
   advanceCursor(userId: string, deviceId: string, log: string, pos: number): Promise<void>;
 
-  /** Adds a member; `floor` is the group log position at join (replay starts after it). */
-  addMember(groupId: string, userId: string): Promise<{ added: boolean; floor: number }>;
+  /**
+   * Adds a member; `floor` holds the positions of the group's logs at the
+   * join, read atomically with it (replay starts after them).
+   */
+  addMember(groupId: string, userId: string): Promise<{ added: boolean; floor: GroupFloors }>;
   removeMember(groupId: string, userId: string): Promise<boolean>;
   groupMembers(groupId: string): Promise<string[]>;
   isMember(groupId: string, userId: string): Promise<boolean>;
-  /** The user's groups, each with the log position at which the user joined. */
-  userGroups(userId: string): Promise<Map<string, number>>;
+  /** The user's groups, each with the log positions at which the user joined. */
+  userGroups(userId: string): Promise<Map<string, GroupFloors>>;
   groupCount(): Promise<number>;
 
   /** Counts one message against the user's rate limit; false when over it. */
@@ -113,6 +125,9 @@ export function privateLog(a: string, b: string): string {
 }
 export function groupLog(groupId: string): string {
   return `g:${groupId}`;
+}
+export function membershipLog(groupId: string): string {
+  return `m:${groupId}`;
 }
 export function pushLog(userId: string): string {
   return `p:${userId}`;

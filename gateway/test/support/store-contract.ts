@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MembershipChangeFrame, MessageFrame } from '../../src/protocol/frames.ts';
-import { privateLog, type MessageLocation, type RateLimit, type Retention, type Store } from '../../src/store/store.ts';
+import { privateLog, type GroupFloors, type MessageLocation, type RateLimit, type Retention, type Store } from '../../src/store/store.ts';
 
 export interface StoreSettings {
   retention: Retention;
@@ -17,6 +17,10 @@ export interface StoreSettings {
  * with it, on the same backend as that store (another node of the fleet).
  */
 export type OpenStore = (settings: StoreSettings, sharedWith?: Store) => Promise<Store>;
+
+export function membershipChange(groupId: string, userId: string, changeType: 'join' | 'leave' = 'join'): MembershipChangeFrame {
+  return { type: 'membership_change', group_id: groupId, change_type: changeType, user_id: userId, timestamp: Date.now() };
+}
 
 export function message(msgId: string, sender = 'alice', recipient = 'bob'): MessageFrame {
   return {
@@ -144,6 +148,16 @@ export function storeContract(name: string, open: OpenStore): void {
       expect(await store.findMessage('m5')).toEqual([{ conversation: 'd:a:b', pos: 5, senderId: 'alice' }]);
     });
 
+    it('keeps a group’s membership log under the same retention, numbered on its own', async () => {
+      const store = await make(settings({ maxEntries: 3 }));
+      for (let i = 1; i <= 5; i++) await store.append('m:team', membershipChange('team', `u${i}`));
+      await store.append('g:team', message('m1', 'u1', 'team'));
+      const page = await store.read('m:team', 0, 10);
+      expect(page).toMatchObject({ firstPos: 3, lastPos: 5 });
+      expect(page.entries.map((e) => (e.frame as MembershipChangeFrame).user_id)).toEqual(['u3', 'u4', 'u5']);
+      expect((await store.read('g:team', 0, 10)).entries[0]!.frame).toMatchObject({ sequence_number: 1 });
+    });
+
     it('answers an unknown log with an empty page at position 0', async () => {
       const store = await make();
       expect(await store.read('d:x:y', 0, 10)).toEqual({ entries: [], firstPos: 0, lastPos: 0 });
@@ -188,13 +202,20 @@ export function storeContract(name: string, open: OpenStore): void {
       expect((await store.cursors('bob', 'laptop')).size).toBe(0);
     });
 
-    it('records the group log position at join as the member’s floor', async () => {
+    it('records the positions of the group’s logs at join as the member’s floors', async () => {
       const store = await make();
-      expect(await store.addMember('team', 'alice')).toEqual({ added: true, floor: 0 });
+      expect(await store.addMember('team', 'alice')).toEqual({ added: true, floor: { messages: 0, membership: 0 } });
+      await store.append('m:team', membershipChange('team', 'alice'));
       await store.append('g:team', message('m1', 'alice', 'team'));
-      expect(await store.addMember('team', 'bob')).toEqual({ added: true, floor: 1 });
-      expect(await store.addMember('team', 'bob')).toEqual({ added: false, floor: 1 });
-      expect((await store.userGroups('bob')).get('team')).toBe(1);
+      await store.append('g:team', message('m2', 'alice', 'team'));
+      const floor: GroupFloors = { messages: 2, membership: 1 };
+      expect(await store.addMember('team', 'bob')).toEqual({ added: true, floor });
+      // The joiner's own join comes after its floor; the messages' numbering is untouched.
+      const join = await store.append('m:team', membershipChange('team', 'bob'));
+      expect(join.status === 'appended' && join.entry.pos).toBe(2);
+      expect(await store.addMember('team', 'bob')).toEqual({ added: false, floor });
+      expect((await store.userGroups('bob')).get('team')).toEqual(floor);
+      expect(await store.lastPositions(['g:team', 'm:team'])).toEqual([2, 2]);
       expect((await store.groupMembers('team')).sort()).toEqual(['alice', 'bob']);
       expect(await store.isMember('team', 'bob')).toBe(true);
       expect(await store.removeMember('team', 'bob')).toBe(true);
@@ -210,7 +231,8 @@ export function storeContract(name: string, open: OpenStore): void {
       await store.addMember('b', 'alice');
       await store.addMember('b', 'bob');
       expect(await store.groupCount()).toBe(2);
-      expect(await store.userGroups('alice')).toEqual(new Map([['a', 0], ['b', 0]]));
+      const none: GroupFloors = { messages: 0, membership: 0 };
+      expect(await store.userGroups('alice')).toEqual(new Map([['a', none], ['b', none]]));
       await store.removeMember('b', 'alice');
       expect(await store.groupCount()).toBe(2);
       await store.removeMember('b', 'bob');
@@ -219,22 +241,43 @@ export function storeContract(name: string, open: OpenStore): void {
       expect(await store.removeMember('nowhere', 'alice')).toBe(false);
     });
 
-    it('gives every concurrent joiner the floor of the log as it stood at that join', async () => {
+    it('gives every concurrent joiner the floors of both logs as they stood at that join', async () => {
       const store = await make();
-      const joins: Promise<{ added: boolean; floor: number }>[] = [];
+      const joins: Promise<{ added: boolean; floor: GroupFloors }>[] = [];
       const appends: Promise<unknown>[] = [];
       for (let i = 0; i < 20; i++) {
         appends.push(store.append('g:team', message(`m${i}`, 'alice', 'team')));
         joins.push(store.addMember('team', `u${i}`));
+        appends.push(store.append('m:team', membershipChange('team', `u${i}`)));
       }
       await Promise.all(appends);
-      for (const { added, floor } of await Promise.all(joins)) {
+      const floors = (await Promise.all(joins)).map(({ added, floor }) => {
         expect(added).toBe(true);
-        expect(floor).toBeGreaterThanOrEqual(0);
-        expect(floor).toBeLessThanOrEqual(20);
+        for (const pos of [floor.messages, floor.membership]) {
+          expect(pos).toBeGreaterThanOrEqual(0);
+          expect(pos).toBeLessThanOrEqual(20);
+        }
+        return floor;
+      });
+      // Joins run in order, so each later joiner's floors are at or past the earlier's.
+      for (let i = 1; i < 20; i++) {
+        expect(floors[i]!.messages).toBeGreaterThanOrEqual(floors[i - 1]!.messages);
+        expect(floors[i]!.membership).toBeGreaterThanOrEqual(floors[i - 1]!.membership);
       }
-      const floors = await Promise.all(Array.from({ length: 20 }, (_, i) => store.userGroups(`u${i}`)));
-      expect(floors.map((groups) => groups.get('team'))).toEqual((await Promise.all(joins)).map((j) => j.floor));
+      const stored = await Promise.all(Array.from({ length: 20 }, (_, i) => store.userGroups(`u${i}`)));
+      expect(stored.map((groups) => groups.get('team'))).toEqual(floors);
+    });
+
+    it('takes a rejoining member’s floors afresh, past what happened while away', async () => {
+      const store = await make();
+      await store.addMember('team', 'bob');
+      await store.append('m:team', membershipChange('team', 'bob'));
+      await store.removeMember('team', 'bob');
+      await store.append('m:team', membershipChange('team', 'bob', 'leave'));
+      await store.append('m:team', membershipChange('team', 'carol'));
+      await store.append('g:team', message('m1', 'carol', 'team'));
+      expect(await store.addMember('team', 'bob')).toEqual({ added: true, floor: { messages: 1, membership: 3 } });
+      expect((await store.userGroups('bob')).get('team')).toEqual({ messages: 1, membership: 3 });
     });
 
     it('limits a user to the configured messages per window, refilling over time', async () => {
