@@ -5,22 +5,34 @@
  * reaches the joiner, and a leave the members who remain). Encoded to UTF-8
  * once per event, not once per socket; a store failure queues the fan-out
  * for later.
+ *
+ * A large group is written a slice of members per event-loop turn. Each
+ * turn's writes leave when it ends (client-socket.ts), so the first members
+ * get the message while later slices are still being written, other sockets
+ * are served between slices, and messages fanned out together still share
+ * one write per socket.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { GroupEvent } from '../bus/bus.ts';
 import { encodeLogged } from '../protocol/encode.ts';
 import { groupLog, membershipLog, type LogEntry, type Store } from '../store/store.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 import type { RetryQueue } from './retry-queue.ts';
 
+/** Members written per event-loop turn. */
+const SLICE = 1000;
+
 export class GroupFanout {
   private readonly store: Store;
   private readonly local: LocalDelivery;
   private readonly retries: RetryQueue;
+  private readonly slice: number;
 
-  constructor(store: Store, local: LocalDelivery, retries: RetryQueue) {
+  constructor(store: Store, local: LocalDelivery, retries: RetryQueue, slice = SLICE) {
     this.store = store;
     this.local = local;
     this.retries = retries;
+    this.slice = slice;
   }
 
   /** The bus's handler: never throws, so one bad event cannot stop the consumer. */
@@ -33,6 +45,10 @@ export class GroupFanout {
     const members = await this.store.groupMembers(groupId);
     // `ws` sends a Buffer as it is; a string it would measure and encode again for every socket.
     const text = Buffer.from(encodeLogged(entry.frame));
-    for (const member of members) this.local.toUser(member, logId, entry, text);
+    for (let start = 0; start < members.length; start += this.slice) {
+      if (start > 0) await nextTurn();
+      const end = Math.min(start + this.slice, members.length);
+      for (let i = start; i < end; i++) this.local.toUser(members[i]!, logId, entry, text);
+    }
   }
 }
