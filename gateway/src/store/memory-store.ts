@@ -4,6 +4,7 @@
  * swept by one timer. Nothing survives a restart; use Redis for that.
  */
 import type { LoggedFrame } from '../protocol/frames.ts';
+import { DedupWindow } from './dedup-window.ts';
 import {
   groupLog,
   membershipLog,
@@ -32,16 +33,15 @@ interface Bucket {
 }
 
 const SWEEP_INTERVAL_MS = 10_000;
-/** About 150 MB of heap: a key is ~146 bytes with its entry. */
-export const DEFAULT_MAX_DEDUP_KEYS = 1_000_000;
+/** Dedup keys kept at most by default: about 150 MB of heap (~300 bytes a key). */
+export const DEFAULT_MAX_DEDUP_KEYS = 500_000;
 
 export class MemoryStore implements Store {
   readonly name = 'memory';
   private readonly retention: Retention;
   private readonly rate: RateLimit;
-  private readonly maxDedupKeys: number;
   private readonly logs = new Map<string, Log>();
-  private readonly dedup = new Map<string, { pos: number; expiresAt: number }>();
+  private readonly dedup: DedupWindow;
   private readonly messageIndex = new Map<string, MessageLocation[]>();
   private readonly conversationsByUser = new Map<string, Set<string>>();
   private readonly cursorsByDevice = new Map<string, Map<string, number>>();
@@ -54,7 +54,9 @@ export class MemoryStore implements Store {
   constructor(retention: Retention, rate: RateLimit, maxDedupKeys = DEFAULT_MAX_DEDUP_KEYS) {
     this.retention = retention;
     this.rate = rate;
-    this.maxDedupKeys = maxDedupKeys;
+    // Bounded by count too: at the defaults a day of keys outgrows the heap, and a
+    // large old generation makes the full-GC pauses that show as latency spikes.
+    this.dedup = new DedupWindow(retention.dedupTtlMs, maxDedupKeys);
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
@@ -68,8 +70,8 @@ export class MemoryStore implements Store {
   async append(logId: string, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
     const now = Date.now();
     if (options.dedupKey !== undefined) {
-      const seen = this.dedup.get(options.dedupKey);
-      if (seen !== undefined && seen.expiresAt > now) return { status: 'duplicate', pos: seen.pos };
+      const seen = this.dedup.get(options.dedupKey, now);
+      if (seen !== null) return { status: 'duplicate', pos: seen };
     }
     let log = this.logs.get(logId);
     if (log === undefined) {
@@ -83,22 +85,14 @@ export class MemoryStore implements Store {
     if (options.senderDevice !== undefined) entry.senderDevice = options.senderDevice;
     if (options.targetDevice !== undefined) entry.targetDevice = options.targetDevice;
     log.entries.push(entry);
-    if (options.dedupKey !== undefined) {
-      // Re-insert so the map stays ordered by expiry for the sweep.
-      this.dedup.delete(options.dedupKey);
-      this.dedup.set(options.dedupKey, { pos, expiresAt: now + this.retention.dedupTtlMs });
-      // Bounded by count too: at the defaults a day of keys outgrows the heap, and a
-      // large old generation makes the full-GC pauses that show as latency spikes.
-      if (this.dedup.size > this.maxDedupKeys) this.dedup.delete(this.dedup.keys().next().value!);
-    }
+    if (options.dedupKey !== undefined) this.dedup.set(options.dedupKey, pos, now);
     if (frame.type === 'message') this.indexMessage(frame.msg_id, { conversation: logId, pos, senderId: frame.sender_id });
     this.trim(logId, log, now);
     return { status: 'appended', entry };
   }
 
   async dedupPosition(dedupKey: string): Promise<number | null> {
-    const seen = this.dedup.get(dedupKey);
-    return seen !== undefined && seen.expiresAt > Date.now() ? seen.pos : null;
+    return this.dedup.get(dedupKey, Date.now());
   }
 
   async read(logId: string, afterPos: number, limit: number): Promise<LogPage> {
@@ -209,10 +203,7 @@ export class MemoryStore implements Store {
 
   /** Drops expired dedup keys, refilled rate buckets and aged log entries. */
   sweep(now: number): void {
-    for (const [key, seen] of this.dedup) {
-      if (seen.expiresAt > now) break;
-      this.dedup.delete(key);
-    }
+    this.dedup.sweep(now);
     const { limit, windowMs } = this.rate;
     for (const [user, bucket] of this.buckets) {
       if (bucket.tokens + ((now - bucket.at) * limit) / windowMs >= limit) this.buckets.delete(user);
