@@ -144,7 +144,7 @@ export function formatReport(r: RunResults): string {
           f.sends,
         ]),
       ),
-      '   "build s": adding the members through the admin API (each join notifies every member so far) or the store.',
+      '   "build s": adding the members through the admin API (each join announced to the members so far) or the store.',
       '   "deliveries/s": a burst of messages sent back to back, copies received per second.',
       '',
     );
