@@ -7,7 +7,7 @@
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
-import type { LogEntry } from '../store/store.ts';
+import { entryJson, type LogEntry } from '../store/store.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 import type { Peers } from './peers.ts';
 import type { RetryQueue } from './retry-queue.ts';
@@ -54,10 +54,10 @@ export class Router {
       if (device.node !== fleet.nodeId && device.deviceId !== exceptDevice) addresses.add(device.grpc);
     }
     if (addresses.size === 0) return 0;
-    const entryJson = JSON.stringify(entry);
+    const json = entryJson(entry);
     const results = await Promise.allSettled(
       [...addresses].map((address) =>
-        fleet.peers.forwardEntry(address, { user_id: userId, log_id: logId, entry_json: entryJson, except_device: exceptDevice ?? '' }),
+        fleet.peers.forwardEntry(address, { user_id: userId, log_id: logId, entry_json: json, except_device: exceptDevice ?? '' }),
       ),
     );
     let delivered = 0;

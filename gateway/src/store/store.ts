@@ -24,6 +24,19 @@ export interface LogEntry {
   storedAt: number;
 }
 
+/** Entries already serialised: a message forwarded to two users' nodes and logged to Kafka is encoded once. */
+const entryJsonCache = new WeakMap<LogEntry, string>();
+
+/** The JSON of a log entry, as peers and the message log carry it; computed once per entry object. */
+export function entryJson(entry: LogEntry): string {
+  let json = entryJsonCache.get(entry);
+  if (json === undefined) {
+    json = JSON.stringify(entry);
+    entryJsonCache.set(entry, json);
+  }
+  return json;
+}
+
 export interface AppendOptions {
   /** Refuse the append when this key was seen within the dedup window. */
   dedupKey?: string;
