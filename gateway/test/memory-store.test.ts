@@ -30,4 +30,19 @@ describe('memory store sweep', () => {
     // m1 was forgotten: its retry is a new message.
     expect((await store.append('d:a:b', message('m1'), { dedupKey: 'a:m1' })).status).toBe('appended');
   });
+
+  it('forgets one place of a msg_id several senders used when its entry leaves the log, and keeps the others', async () => {
+    store = new MemoryStore({ maxEntries: 1, maxAgeMs: 60_000, dedupTtlMs: 60_000 }, { limit: 100, windowMs: 60_000 });
+    await store.append('d:a:b', message('shared', 'a', 'b'));
+    await store.append('d:c:d', message('shared', 'c', 'd'));
+    await store.append('d:e:f', message('shared', 'e', 'f'));
+    expect((await store.findMessage('shared')).map((l) => l.conversation).sort()).toEqual(['d:a:b', 'd:c:d', 'd:e:f']);
+    await store.append('d:c:d', message('next', 'c', 'd'));
+    expect((await store.findMessage('shared')).map((l) => l.conversation).sort()).toEqual(['d:a:b', 'd:e:f']);
+    await store.append('d:a:b', message('next2', 'a', 'b'));
+    expect(await store.findMessage('shared')).toEqual([{ conversation: 'd:e:f', pos: 1, senderId: 'e' }]);
+    await store.append('d:e:f', message('next3', 'e', 'f'));
+    expect(await store.findMessage('shared')).toEqual([]);
+    expect(await store.findMessage('next3')).toEqual([{ conversation: 'd:e:f', pos: 2, senderId: 'e' }]);
+  });
 });

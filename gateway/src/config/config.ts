@@ -86,7 +86,7 @@ export const VARIABLES = [
   ['LOG_RETENTION_COUNT', '10000', 'Messages kept per conversation for offline delivery'],
   ['LOG_RETENTION_MS', '604800000', 'Age after which messages leave the conversation logs (7 days)'],
   ['DEDUP_TTL_MS', '86400000', 'How long a (sender, msg_id) pair is remembered for dedup'],
-  ['MEMORY_DEDUP_MAX_KEYS', '500000', 'Without Redis: dedup keys kept at most (~150 MB); past it the oldest are forgotten before DEDUP_TTL_MS'],
+  ['MEMORY_DEDUP_MAX_KEYS', '500000', 'Without Redis: dedup keys kept at most (~100 MB); past it the oldest are forgotten before DEDUP_TTL_MS'],
   ['REPLAY_BATCH', '200', 'Messages read per log page during replay on connect'],
   ['DRAIN_CLOSES_PER_SECOND', '500', 'Sockets closed per second while draining'],
   ['SHUTDOWN_TIMEOUT_MS', '60000', 'Longest a SIGTERM drain may take before the process exits anyway'],

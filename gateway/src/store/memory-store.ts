@@ -33,7 +33,7 @@ interface Bucket {
 }
 
 const SWEEP_INTERVAL_MS = 10_000;
-/** Dedup keys kept at most by default: about 150 MB of heap (~300 bytes a key). */
+/** Dedup keys kept at most by default: about 100 MB of heap (~210 bytes a key). */
 export const DEFAULT_MAX_DEDUP_KEYS = 500_000;
 
 export class MemoryStore implements Store {
@@ -42,7 +42,8 @@ export class MemoryStore implements Store {
   private readonly rate: RateLimit;
   private readonly logs = new Map<string, Log>();
   private readonly dedup: DedupWindow;
-  private readonly messageIndex = new Map<string, MessageLocation[]>();
+  /** msg_id -> where it was stored; an array only when several senders used one msg_id (one object per message). */
+  private readonly messageIndex = new Map<string, MessageLocation | MessageLocation[]>();
   private readonly conversationsByUser = new Map<string, Set<string>>();
   private readonly cursorsByDevice = new Map<string, Map<string, number>>();
   private readonly members = new Map<string, Map<string, GroupFloors>>();
@@ -116,7 +117,9 @@ export class MemoryStore implements Store {
   }
 
   async findMessage(msgId: string): Promise<MessageLocation[]> {
-    return this.messageIndex.get(msgId) ?? [];
+    const found = this.messageIndex.get(msgId);
+    if (found === undefined) return [];
+    return Array.isArray(found) ? [...found] : [found];
   }
 
   async cursors(userId: string, deviceId: string): Promise<Map<string, number>> {
@@ -242,17 +245,23 @@ export class MemoryStore implements Store {
   }
 
   private indexMessage(msgId: string, location: MessageLocation): void {
-    const list = this.messageIndex.get(msgId);
-    if (list === undefined) this.messageIndex.set(msgId, [location]);
-    else list.push(location);
+    const found = this.messageIndex.get(msgId);
+    if (found === undefined) this.messageIndex.set(msgId, location);
+    else if (Array.isArray(found)) found.push(location);
+    else this.messageIndex.set(msgId, [found, location]);
   }
 
   private unindexMessage(msgId: string, logId: string, pos: number): void {
-    const list = this.messageIndex.get(msgId);
-    if (list === undefined) return;
-    const kept = list.filter((l) => l.pos !== pos || l.conversation !== logId);
-    if (kept.length === 0) this.messageIndex.delete(msgId);
-    else this.messageIndex.set(msgId, kept);
+    const found = this.messageIndex.get(msgId);
+    if (found === undefined) return;
+    if (!Array.isArray(found)) {
+      if (found.pos === pos && found.conversation === logId) this.messageIndex.delete(msgId);
+      return;
+    }
+    const at = found.findIndex((l) => l.pos === pos && l.conversation === logId);
+    if (at >= 0) found.splice(at, 1);
+    if (found.length === 1) this.messageIndex.set(msgId, found[0]!);
+    else if (found.length === 0) this.messageIndex.delete(msgId);
   }
 }
 
