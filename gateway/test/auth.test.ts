@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, DEV_JWT_SECRET, loadConfig } from '../src/config/config.ts';
-import { TestClient, type Closed, type Frame } from './support/client.ts';
+import { OpenClients, TestClient, type Closed, type Frame } from './support/client.ts';
 import { startGateway, TEST_SECRET, token, type RunningGateway } from './support/gateway.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -23,13 +23,10 @@ function sign(payload: JWTPayload, key: Parameters<SignJWT['sign']>[0], alg = 'H
 const secretKey = (secret: string): Uint8Array => new TextEncoder().encode(secret);
 
 describe('websocket authentication', () => {
-  const clients: TestClient[] = [];
+  const clients = new OpenClients();
   const gateways: RunningGateway[] = [];
-  const open = (url: string, options: ConstructorParameters<typeof TestClient>[1] = {}, protocols?: string[]): TestClient => {
-    const c = new TestClient(url, options, protocols);
-    clients.push(c);
-    return c;
-  };
+  const open = (url: string, options: ConstructorParameters<typeof TestClient>[1] = {}, protocols?: string[]): TestClient =>
+    clients.add(new TestClient(url, options, protocols));
   const bearer = (url: string, jwt: string): TestClient => open(url, { headers: { Authorization: `Bearer ${jwt}` } });
   const gateway = async (env: Record<string, string> = {}): Promise<RunningGateway> => {
     const gw = await startGateway(env);
@@ -49,7 +46,7 @@ describe('websocket authentication', () => {
   };
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await Promise.all(gateways.splice(0).map((g) => g.stop()));
   });
 

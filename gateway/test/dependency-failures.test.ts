@@ -5,7 +5,7 @@ import type { LoggedFrame } from '../src/protocol/frames.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
 import type { AppendOptions, AppendResult } from '../src/store/store.ts';
 import { addMember } from './support/admin.ts';
-import { TestClient } from './support/client.ts';
+import { OpenClients, TestClient } from './support/client.ts';
 import { startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
 
 /** A memory store whose next append fails, before or after it stored the entry (a lost reply). */
@@ -24,12 +24,8 @@ class FlakyStore extends MemoryStore {
 describe('a store failure in the middle of a send', () => {
   let gw: RunningGateway;
   let store: FlakyStore;
-  const clients: TestClient[] = [];
-  const connect = async (user: string): Promise<TestClient> => {
-    const c = await TestClient.connect(gw.wsUrl, user, 'phone');
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string): Promise<TestClient> => clients.connect(gw.wsUrl, user, 'phone');
 
   const start = async (): Promise<void> => {
     const config = loadConfig({ JWT_SECRET: TEST_SECRET });
@@ -38,7 +34,7 @@ describe('a store failure in the middle of a send', () => {
   };
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await gw.stop();
   });
 

@@ -3,17 +3,13 @@ import { closeBackends, memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
 import type { Backends } from '../src/node.ts';
 import { startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
-import { TestClient, type Frame } from './support/client.ts';
+import { OpenClients, TestClient, type Frame } from './support/client.ts';
 import { addMember, removeMember } from './support/admin.ts';
 
 describe('group messages', () => {
   let gw: RunningGateway;
-  const clients: TestClient[] = [];
-  const connect = async (user: string, device: string): Promise<TestClient> => {
-    const c = await TestClient.connect(gw.wsUrl, user, device);
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string, device: string): Promise<TestClient> => clients.connect(gw.wsUrl, user, device);
   const join = async (group: string, ...users: string[]): Promise<void> => {
     for (const u of users) expect((await addMember(gw.httpUrl, group, u)).ok).toBe(true);
   };
@@ -22,7 +18,7 @@ describe('group messages', () => {
     gw = await startGateway();
   });
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await gw.stop();
   });
 
@@ -109,12 +105,8 @@ describe('group membership changes', () => {
   let backends: Backends;
   /** Store appends per log kind (the log id up to its ':'). */
   let appends: Map<string, number>;
-  const clients: TestClient[] = [];
-  const connect = async (user: string, device: string): Promise<TestClient> => {
-    const c = await TestClient.connect(gw.wsUrl, user, device);
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string, device: string): Promise<TestClient> => clients.connect(gw.wsUrl, user, device);
   const join = async (group: string, ...users: string[]): Promise<void> => {
     for (const u of users) expect((await addMember(gw.httpUrl, group, u)).status).toBe(201);
   };
@@ -142,7 +134,7 @@ describe('group membership changes', () => {
     gw = await startGateway({}, backends);
   });
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await gw.stop();
     await closeBackends(backends);
   });

@@ -3,7 +3,7 @@ import { service as healthService } from 'grpc-health-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadGatewayService, SERVICE_NAME } from '../src/api/grpc-server.ts';
 import { startGateway, token, type RunningGateway } from './support/gateway.ts';
-import { TestClient } from './support/client.ts';
+import { OpenClients, TestClient } from './support/client.ts';
 
 interface PushResponse {
   success: boolean;
@@ -48,12 +48,8 @@ describe('gRPC IMGatewayService over a real channel', () => {
   let gw: RunningGateway;
   let rpc: grpc.Client;
   let health: grpc.Client;
-  const clients: TestClient[] = [];
-  const connect = async (user: string, device: string): Promise<TestClient> => {
-    const c = await TestClient.connect(gw.wsUrl, user, device);
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string, device: string): Promise<TestClient> => clients.connect(gw.wsUrl, user, device);
   const push = (fields: Partial<Record<string, string | number>>): Promise<PushResponse> =>
     call<PushResponse>(rpc, 'PushMessage', {
       user_id: 'alice',
@@ -79,7 +75,7 @@ describe('gRPC IMGatewayService over a real channel', () => {
     health = new Health(gw.grpcAddress, grpc.credentials.createInsecure());
   });
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     rpc.close();
     health.close();
     await gw.stop();
@@ -120,7 +116,7 @@ describe('gRPC IMGatewayService over a real channel', () => {
     it('answers offline for a user with no device online and delivers right after the next auth_response', async () => {
       expect(await push({ msg_id: 'queued-1', content: 'while you were away' })).toEqual({ success: true, status: 'offline', error_message: '' });
       const alice = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('alice', 'phone')}` } });
-      clients.push(alice);
+      clients.add(alice);
       const first = await alice.next();
       const second = await alice.next();
       expect(first).toMatchObject({ type: 'auth_response', user_id: 'alice', device_id: 'phone' });

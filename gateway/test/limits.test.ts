@@ -1,24 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, token, type RunningGateway } from './support/gateway.ts';
-import { TestClient } from './support/client.ts';
+import { OpenClients, TestClient } from './support/client.ts';
 
 describe('limits', () => {
   let gw: RunningGateway | undefined;
-  const clients: TestClient[] = [];
-  const connect = async (user: string, device: string): Promise<TestClient> => {
-    const c = await TestClient.connect(gw!.wsUrl, user, device);
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string, device: string): Promise<TestClient> => clients.connect(gw!.wsUrl, user, device);
   /** Opens a socket without waiting for auth_response (for refusals). */
   const open = async (user: string, device: string): Promise<TestClient> => {
-    const c = new TestClient(gw!.wsUrl, { headers: { Authorization: `Bearer ${await token(user, device)}` } });
-    clients.push(c);
-    return c;
+    return clients.add(new TestClient(gw!.wsUrl, { headers: { Authorization: `Bearer ${await token(user, device)}` } }));
   };
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await gw?.stop();
   });
 

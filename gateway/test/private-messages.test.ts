@@ -1,27 +1,23 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from './support/gateway.ts';
-import { TestClient } from './support/client.ts';
+import { OpenClients, TestClient } from './support/client.ts';
 
 describe('private messages over a real socket', () => {
   let gw: RunningGateway;
-  const clients: TestClient[] = [];
-  const connect = async (user: string, device: string): Promise<TestClient> => {
-    const c = await TestClient.connect(gw.wsUrl, user, device);
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string, device: string): Promise<TestClient> => clients.connect(gw.wsUrl, user, device);
 
   beforeEach(async () => {
     gw = await startGateway();
   });
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await gw.stop();
   });
 
   it('authenticates and answers auth_response with user, device and timestamp', async () => {
     const alice = await TestClient.connect(gw.wsUrl, 'alice', 'phone');
-    clients.push(alice);
+    clients.add(alice);
     expect(alice.ws.readyState).toBe(1);
   });
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
-import { TestClient } from './support/client.ts';
+import { OpenClients, TestClient } from './support/client.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -13,12 +13,8 @@ function sample(text: string, series: string): number | undefined {
 describe('REST API over real HTTP', () => {
   let gw: RunningGateway;
   const gateways: RunningGateway[] = [];
-  const clients: TestClient[] = [];
-  const connect = async (user: string, device: string, on: RunningGateway = gw): Promise<TestClient> => {
-    const c = await TestClient.connect(on.wsUrl, user, device);
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string, device: string, on: RunningGateway = gw): Promise<TestClient> => clients.connect(on.wsUrl, user, device);
   const get = (path: string, init: RequestInit = {}): Promise<Response> => fetch(`${gw.httpUrl}${path}`, init);
   const admin = (method: string, path: string, bearer: string | null = ADMIN_TOKEN, on: RunningGateway = gw): Promise<Response> =>
     fetch(`${on.httpUrl}${path}`, { method, headers: bearer === null ? {} : { Authorization: `Bearer ${bearer}` } });
@@ -30,7 +26,7 @@ describe('REST API over real HTTP', () => {
     gateways.push(gw);
   });
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await Promise.all(gateways.splice(0).map((g) => g.stop()));
   });
 

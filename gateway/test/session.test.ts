@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, token, type RunningGateway } from './support/gateway.ts';
-import { TestClient } from './support/client.ts';
+import { OpenClients, TestClient } from './support/client.ts';
 import { memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { MemoryRegistry } from '../src/registry/memory-registry.ts';
@@ -8,15 +8,11 @@ import type { DeviceRecord } from '../src/registry/registry.ts';
 
 describe('session behaviour', () => {
   let gw: RunningGateway | undefined;
-  const clients: TestClient[] = [];
-  const connect = async (user: string, device: string): Promise<TestClient> => {
-    const c = await TestClient.connect(gw!.wsUrl, user, device);
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const connect = (user: string, device: string): Promise<TestClient> => clients.connect(gw!.wsUrl, user, device);
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     await gw?.stop();
   });
 
@@ -57,7 +53,7 @@ describe('session behaviour', () => {
     gw = await startGateway({}, { ...memoryBackends(config), registry: new SlowRegistry() });
     const bob = await connect('bob', 'phone');
     const alice = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('alice', 'phone')}` } });
-    clients.push(alice);
+    clients.add(alice);
     alice.ws.on('open', () => alice.sendMessage('bob', 'sent on open', 'user', { msg_id: 'early-1' }));
     await alice.next('auth_response');
     expect(await alice.next('ack')).toMatchObject({ msg_id: 'early-1', status: 'delivered' });
@@ -106,7 +102,7 @@ describe('session behaviour', () => {
     for (let i = 0; i < 40; i++) alice.sendMessage('bob', `n${i}`);
     for (let i = 0; i < 40; i++) await alice.next('ack');
     const bob = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('bob', 'phone')}` } });
-    clients.push(bob);
+    clients.add(bob);
     await bob.next('auth_response');
     // Live messages race the replay of the first forty.
     for (let i = 40; i < 60; i++) alice.sendMessage('bob', `n${i}`);

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadGatewayService } from '../src/api/grpc-server.ts';
-import { TestClient } from './support/client.ts';
+import { OpenClients, TestClient } from './support/client.ts';
 import { startGateway, token, type RunningGateway } from './support/gateway.ts';
 
 interface Cert {
@@ -113,18 +113,15 @@ function connectionStatus(address: string, ca: Buffer, userId: string): Promise<
 const port = (url: string): number => Number(new URL(url).port);
 
 describe('TLS and browser origins', () => {
-  const clients: TestClient[] = [];
-  const open = (url: string, ca: Buffer, jwt: string, origin?: string): TestClient => {
-    const c = new TestClient(url, { ca, headers: { Authorization: `Bearer ${jwt}` }, ...(origin === undefined ? {} : { origin }) });
-    clients.push(c);
-    return c;
-  };
+  const clients = new OpenClients();
+  const open = (url: string, ca: Buffer, jwt: string, origin?: string): TestClient =>
+    clients.add(new TestClient(url, { ca, headers: { Authorization: `Bearer ${jwt}` }, ...(origin === undefined ? {} : { origin }) }));
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'gateway-tls-'));
   });
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await clients.closeAll();
     for (const c of grpcClients.splice(0)) c.close();
   });
   afterAll(() => {
@@ -290,7 +287,7 @@ describe('TLS and browser origins', () => {
         expect(await before.next('heartbeat_response')).toMatchObject({ type: 'heartbeat_response' });
         expect(before.ws.readyState).toBe(WebSocket.OPEN);
       } finally {
-        await Promise.all(clients.splice(0).map((c) => c.close()));
+        await clients.closeAll();
         await gw.stop();
       }
     });

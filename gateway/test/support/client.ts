@@ -89,3 +89,22 @@ export class TestClient {
     await this.closed;
   }
 }
+
+/** The clients a test opened, closed together after it. */
+export class OpenClients {
+  private readonly clients: TestClient[] = [];
+
+  /** Tracks a client opened some other way (own options, a second gateway). */
+  add(client: TestClient): TestClient {
+    this.clients.push(client);
+    return client;
+  }
+
+  async connect(url: string, userId: string, deviceId: string): Promise<TestClient> {
+    return this.add(await TestClient.connect(url, userId, deviceId));
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.clients.splice(0).map((c) => c.close()));
+  }
+}
