@@ -6,21 +6,12 @@
  * clients are set up. `GET /stats` reports memory in the gateway's field names.
  *   PORT=8091 node bench/baselines/socketio-relay.ts
  */
-import { createServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
+import { listen, statsServer } from './stats-server.ts';
 
 const byId = new Map<string, Socket>();
 
-const server = createServer((req, res) => {
-  // Socket.IO takes its own /socket.io/ requests before this listener sees them.
-  if (req.url !== '/stats') {
-    res.writeHead(404).end();
-    return;
-  }
-  const memory = process.memoryUsage();
-  res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ active_connections: byId.size, memory_usage_bytes: memory.rss, heap_used_bytes: memory.heapUsed }));
-});
+const server = statsServer(() => byId.size);
 
 const io = new Server(server, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
 
@@ -40,5 +31,4 @@ io.on('connection', (socket) => {
   });
 });
 
-server.listen(Number(process.env.PORT ?? 8091), process.env.HOST ?? '127.0.0.1');
-process.on('SIGTERM', () => process.exit(0));
+listen(server, 8091);

@@ -7,21 +7,13 @@
  * `GET /stats` reports memory in the gateway's field names.
  *   PORT=8090 node bench/baselines/ws-relay.ts
  */
-import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { listen, statsServer } from './stats-server.ts';
 
 const byId = new Map<string, WebSocket>();
 const groups = new Map<string, Set<WebSocket>>();
 
-const server = createServer((req, res) => {
-  if (req.url !== '/stats') {
-    res.writeHead(404).end();
-    return;
-  }
-  const memory = process.memoryUsage();
-  res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ active_connections: byId.size, memory_usage_bytes: memory.rss, heap_used_bytes: memory.heapUsed }));
-});
+const server = statsServer(() => byId.size);
 
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 65_536 });
 
@@ -51,5 +43,4 @@ wss.on('connection', (ws, req) => {
   ws.on('error', () => {});
 });
 
-server.listen(Number(process.env.PORT ?? 8090), process.env.HOST ?? '127.0.0.1');
-process.on('SIGTERM', () => process.exit(0));
+listen(server, 8090);
