@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Command, Reply } from './protocol.ts';
+import type { Command, ConnSpec, OpenResult, Reply, TargetSpec } from './protocol.ts';
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
@@ -87,6 +87,19 @@ export class LoadPool {
     return Promise.all(this.workers.map((w) => w.call<T>(typeof command === 'function' ? command(w.index) : command)));
   }
 
+  /** Opens each worker's share of connections to `target`, every share from fresh source addresses; the results summed. */
+  async open(target: TargetSpec, shares: readonly ConnSpec[][], concurrency: number, timeoutMs: number): Promise<OpenResult> {
+    const results = await this.all<OpenResult>((w) => ({
+      op: 'open',
+      target,
+      conns: shares[w]!,
+      localAddresses: freshLocalAddresses(shares[w]!.length),
+      concurrency,
+      timeoutMs,
+    }));
+    return mergeOpen(results);
+  }
+
   async stop(): Promise<void> {
     await Promise.allSettled(this.workers.map((w) => w.call({ op: 'close' })));
     await Promise.all(
@@ -109,4 +122,16 @@ export function split<T>(items: readonly T[], parts: number): T[][] {
   const size = Math.ceil(items.length / parts);
   for (let i = 0; i < parts; i++) out.push(items.slice(i * size, (i + 1) * size));
   return out;
+}
+
+/** The workers' open results as one: counts summed, the slowest worker's time. */
+function mergeOpen(results: OpenResult[]): OpenResult {
+  const errors: Record<string, number> = {};
+  for (const r of results) for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + n;
+  return {
+    opened: results.reduce((n, r) => n + r.opened, 0),
+    failed: results.reduce((n, r) => n + r.failed, 0),
+    ms: Math.max(...results.map((r) => r.ms)),
+    errors,
+  };
 }

@@ -11,12 +11,11 @@
  * as such: memory per connection is then the sum over the processes.
  */
 import { readFileSync } from 'node:fs';
-import { freshLocalAddresses, LoadPool, SOCKETS_PER_WORKER, split } from '../load/pool.ts';
-import type { ConnSpec, OpenResult, UsageResult } from '../load/protocol.ts';
+import { LoadPool, SOCKETS_PER_WORKER, split } from '../load/pool.ts';
+import type { ConnSpec, UsageResult } from '../load/protocol.ts';
 import { sleep } from '../lib/procs.ts';
 import { round } from '../lib/stats.ts';
 import { combine, startBaseline, startGateway, type MemoryStats, type Target } from '../lib/targets.ts';
-import { mergeOpen } from './throughput.ts';
 
 export interface CapacityOptions {
   sizes: number[];
@@ -97,16 +96,7 @@ async function measure(kind: 'gateway' | 'ws', n: number, options: CapacityOptio
     const clientIdle = await pool.all<UsageResult>({ op: 'usage' });
     const conns = split(Array.from({ length: n }, (_, i): ConnSpec => ({ id: `c${i}`, node: i % processes })), pool.size);
     const started = performance.now();
-    const opened = mergeOpen(
-      await pool.all<OpenResult>((w) => ({
-        op: 'open',
-        target: target.spec,
-        conns: conns[w]!,
-        localAddresses: freshLocalAddresses(conns[w]!.length),
-        concurrency: options.concurrency,
-        timeoutMs: 120_000,
-      })),
-    );
+    const opened = await pool.open(target.spec, conns, options.concurrency, 120_000);
     const connectMs = performance.now() - started;
     if (opened.failed > 0) log(`${target.label} ${n}: ${opened.failed} connections failed: ${JSON.stringify(opened.errors)}`);
     await sleep(options.settleMs);

@@ -10,13 +10,12 @@
  * group named in each socket's URL.
  */
 import type { LoadPool } from '../load/pool.ts';
-import { freshLocalAddresses, split } from '../load/pool.ts';
+import { split } from '../load/pool.ts';
 import type { ConnSpec, GroupCollectResult, OpenResult } from '../load/protocol.ts';
 import { addMembers } from '../lib/admin.ts';
 import { sleep } from '../lib/procs.ts';
 import { median, percentile, round } from '../lib/stats.ts';
 import type { Target } from '../lib/targets.ts';
-import { mergeOpen } from './throughput.ts';
 
 export interface FanoutOptions {
   /** Sends timed one at a time, after `warmupSends` untimed ones. */
@@ -91,15 +90,7 @@ export async function runFanout(
   const parts = split(memberConns, pool.size);
   parts[0]!.unshift({ id: sender, node: 0, group });
   const started = performance.now();
-  const opened = await pool.all<OpenResult>((w) => ({
-    op: 'open',
-    target: target.spec,
-    conns: parts[w]!,
-    localAddresses: freshLocalAddresses(parts[w]!.length),
-    concurrency: 100,
-    timeoutMs: 60_000,
-  }));
-  const connect = { ...mergeOpen(opened), ms: performance.now() - started };
+  const connect = { ...(await pool.open(target.spec, parts, 100, 60_000)), ms: performance.now() - started };
   if (connect.failed > 0) throw new Error(`${target.label}: ${connect.failed} member connections failed: ${JSON.stringify(connect.errors)}`);
   // Replay of what members missed while offline (their membership changes) must be over before timing.
   const quiet = await pool.all<{ frames: number }>({ op: 'quiesce', idleMs: 1000, timeoutMs: 120_000 });

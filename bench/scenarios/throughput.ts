@@ -7,7 +7,7 @@
  * both stamped in the load workers).
  */
 import type { LoadPool } from '../load/pool.ts';
-import { freshLocalAddresses, split } from '../load/pool.ts';
+import { split } from '../load/pool.ts';
 import type { ConnSpec, OpenResult, PrivateResult } from '../load/protocol.ts';
 import { machineCpu, sleep } from '../lib/procs.ts';
 import { Histogram, round, type LatencySummary } from '../lib/stats.ts';
@@ -158,15 +158,7 @@ async function prepare(session: Session, options: ThroughputOptions): Promise<Pr
   // Both ends of a pair live in the same worker.
   const pairsOf = split(pairs, pool.size);
   const connsOf = split(conns, pool.size);
-  const opened = await pool.all<OpenResult>((w) => ({
-    op: 'open',
-    target: target.spec,
-    conns: connsOf[w]!,
-    localAddresses: freshLocalAddresses(connsOf[w]!.length),
-    concurrency: 100,
-    timeoutMs: 30_000,
-  }));
-  const connect = mergeOpen(opened);
+  const connect = await pool.open(target.spec, connsOf, 100, 30_000);
   if (connect.failed > 0) throw new Error(`${target.label}: ${connect.failed} connections failed: ${JSON.stringify(connect.errors)}`);
 
   // What the servers burn with no traffic is not the messages' cost: measured here, subtracted below.
@@ -292,17 +284,6 @@ function summarise(offered: number, results: PrivateResult[], from: Sample, to: 
     ...(Number.isNaN(to.services) ? {} : { servicesCpuPct: round((100 * (to.services - from.services)) / wallS, 0) }),
     saturated:
       deliveredRate < KEEP_UP * offered || summary.p50 > MAX_P50_MS || summary.p99 > MAX_P99_MS || lostPct > MAX_LOST_PCT || skipped > 0,
-  };
-}
-
-export function mergeOpen(results: OpenResult[]): OpenResult {
-  const errors: Record<string, number> = {};
-  for (const r of results) for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + n;
-  return {
-    opened: results.reduce((n, r) => n + r.opened, 0),
-    failed: results.reduce((n, r) => n + r.failed, 0),
-    ms: Math.max(...results.map((r) => r.ms)),
-    errors,
   };
 }
 
