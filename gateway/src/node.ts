@@ -41,6 +41,13 @@ export interface Backends {
   bus: Bus;
 }
 
+/**
+ * In a fleet, how long after connect a socket's logs are checked once more
+ * (replay.ts): well past the registry watch's lag (milliseconds), so other
+ * nodes forward to the new socket by then.
+ */
+const SETTLE_AFTER_MS = 1_000;
+
 /** Work waiting for a dependency to come back: bounded, then left to replay on connect. */
 const RETRY_OPTIONS = { maxItems: 50_000, maxAgeMs: 10 * 60_000, baseDelayMs: 200, maxDelayMs: 5_000 };
 
@@ -56,6 +63,9 @@ export class GatewayNode {
   private readonly reloader: CertificateReloader | null = null;
   private readonly peers: Peers | null;
   private readonly retries: RetryQueue;
+  /** Writes entries to this node's sockets, each log in order (peers and tests hand it entries). */
+  readonly delivery: LocalDelivery;
+  private readonly replayer: Replayer;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private readonly startedAt = Date.now();
   private draining = false;
@@ -70,7 +80,7 @@ export class GatewayNode {
     const { store, registry, bus } = backends;
     const { limits } = config;
 
-    const delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, limits.sendBufferMaxBytes);
+    const delivery = this.delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, { maxBufferedBytes: limits.sendBufferMaxBytes, readBatch: config.replayBatch });
     // Several nodes share the registry only when it is etcd; alone, every device is local.
     this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ ...config.peers, credentials: grpc.credentials.createInsecure() });
     this.retries = new RetryQueue(RETRY_OPTIONS, this.log);
@@ -81,7 +91,11 @@ export class GatewayNode {
     const messenger = new Messenger(store, bus, router, this.retries, this.metrics, { maxContentBytes: limits.maxContentBytes });
     const receipts = new Receipts(store, notifier);
     const groups = new Groups(store, bus, notifier, this.retries);
-    const replayer = new Replayer(store, delivery, config.replayBatch, limits.sendBufferMaxBytes);
+    const replayer = this.replayer = new Replayer(store, delivery, {
+      batch: config.replayBatch,
+      maxBufferedBytes: limits.sendBufferMaxBytes,
+      settleAfterMs: this.peers === null ? 0 : SETTLE_AFTER_MS,
+    });
 
     bus.onGroupEvent(new GroupFanout(store, delivery, this.retries).onEvent);
 
@@ -250,6 +264,8 @@ export class GatewayNode {
     this.reloader?.stop();
     this.peers?.close();
     this.retries.close();
+    this.delivery.close();
+    this.replayer.close();
     this.loopDelay.disable();
     await Promise.all([
       this.grpc.shutdown(2000),

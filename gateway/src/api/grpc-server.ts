@@ -134,7 +134,7 @@ function badId(value: string, field: string): string | null {
 /** IMGatewayPeerService: what other nodes of the fleet ask of this one. */
 function peerHandlers(parts: GrpcParts): grpc.UntypedServiceImplementation {
   const forwardEntry: Unary<{ user_id: string; log_id: string; entry_json: string; except_device: string }, object> = (call, callback) => {
-    const { user_id: userId, log_id: logId, entry_json: entryJson, except_device: exceptDevice } = call.request;
+    const { user_id: userId, log_id: logId, entry_json: entryJson } = call.request;
     let entry: LogEntry;
     try {
       entry = JSON.parse(entryJson) as LogEntry;
@@ -144,7 +144,7 @@ function peerHandlers(parts: GrpcParts): grpc.UntypedServiceImplementation {
     if (badId(userId, 'user_id') !== null || typeof entry?.pos !== 'number' || typeof entry.frame?.type !== 'string') {
       return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'user_id and a logged entry are required' });
     }
-    const delivered = parts.local.toUser(userId, logId, entry, encodeLogged(entry.frame), exceptDevice === '' ? undefined : exceptDevice);
+    const delivered = parts.local.toUser(userId, logId, entry, encodeLogged(entry.frame));
     callback(null, { delivered });
   };
   const closeLocal: Unary<{ user_id: string; device_id: string; reason: string; close_code: number }, object> = (call, callback) => {

@@ -143,6 +143,8 @@ export class WsServer implements SocketOwner {
     socket.owner = this;
     socket.on('message', onSocketMessage);
     socket.on('close', onSocketClose);
+    // From here live entries reach the socket: they wait for its replay, after auth_response.
+    this.parts.replayer.hold(socket);
     const replaced = hub.add(socket);
     if (replaced !== undefined) {
       replaced.closeWith(CloseCode.REPLACED, 'replaced by a newer connection of the same device');

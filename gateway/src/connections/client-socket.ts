@@ -3,13 +3,12 @@
  * state lives in the same object (no side table, no closure per socket).
  */
 import { WebSocket } from 'ws';
+import type { LogOrder } from '../delivery/log-order.ts';
 import type { RegistrationToken } from '../registry/registry.ts';
 import type { LogEntry } from '../store/store.ts';
 
-/** Live entries that arrive while a socket is still being replayed to. */
+/** Live entries that arrive before a socket's replay is done (from the moment it joins the hub). */
 export interface ReplayState {
-  /** Highest position sent per log during replay. */
-  sentUpTo: Map<string, number>;
   held: Array<{ log: string; entry: LogEntry; text: string | Buffer }>;
   /** Set when `held` overflowed: replay runs once more instead of holding more. */
   overflowed: boolean;
@@ -36,7 +35,10 @@ export class ClientSocket extends WebSocket {
   registration: RegistrationToken | null = null;
   /** Set once the socket is being closed by the gateway; sends stop then. */
   closingByServer = false;
+  /** Set from joining the hub until replay is done: live entries wait here, so none precedes auth_response. */
   replay: ReplayState | null = null;
+  /** Per log this socket was given entries of: its position and early arrivals (delivery/log-order.ts). */
+  logs: Map<string, LogOrder> | null = null;
   /** Set while this socket's writes are held back until the end of the event-loop turn. */
   corked = false;
 
@@ -50,6 +52,21 @@ export class ClientSocket extends WebSocket {
     if (!this.corked) corkUntilTurnEnds(this);
     this.send(text, { binary: false });
     return true;
+  }
+
+  /** Resolves once the kernel buffer has room again (at once if it has), or the socket closes. */
+  drained(): Promise<void> {
+    const raw = (this as unknown as { _socket?: NodeJS.WritableStream & { writableNeedDrain?: boolean } })._socket;
+    if (raw === undefined || !raw.writableNeedDrain) return new Promise((resolve) => setImmediate(resolve));
+    return new Promise((resolve) => {
+      const done = (): void => {
+        raw.off('drain', done);
+        this.off('close', done);
+        resolve();
+      };
+      raw.once('drain', done);
+      this.once('close', done);
+    });
   }
 
   /** Sends an error frame, then closes with `code` once the frame is queued. */
@@ -75,7 +92,7 @@ export class ClientSocket extends WebSocket {
 const corkedSockets: ClientSocket[] = [];
 
 function corkUntilTurnEnds(socket: ClientSocket): void {
-  // `_socket` is ws's internal net.Socket; replay's drain wait relies on it too.
+  // `_socket` is ws's internal net.Socket; drained() relies on it too.
   const raw = (socket as unknown as { _socket?: { cork(): void } })._socket;
   if (raw === undefined) return;
   raw.cork();

@@ -4,19 +4,28 @@
  * logs, leaving out what that device sent itself. This one path covers
  * offline delivery, unacked messages after a drop, multi-device sync,
  * membership changes of the user's groups and reconnecting to another node.
- * Live entries arriving meanwhile are held by LocalDelivery and sent after,
- * so the socket sees each log in order.
+ *
+ * Live entries wait from the moment the socket joins the hub (so none goes
+ * out before auth_response) until replay is done, then go through the
+ * socket's log order (local-delivery.ts), which drops what replay already
+ * sent and holds what came early.
+ *
+ * In a fleet, other nodes learn of a new socket through the registry's watch,
+ * a few milliseconds after it registered; a message sent in between is in its
+ * log but was not forwarded here. So once the watch has surely caught up
+ * (`settleAfterMs`), the socket's logs are checked once more and what it
+ * lacks is read from the store.
  */
-import type { ClientSocket } from '../connections/client-socket.ts';
+import type { ClientSocket, ReplayState } from '../connections/client-socket.ts';
 import { encodeError, encodeLogged } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { groupLog, membershipLog, notificationLog, pushLog, type LogEntry, type Store } from '../store/store.ts';
+import type { LogOrder } from './log-order.ts';
 import { visibleTo, type LocalDelivery } from './local-delivery.ts';
 
 interface Pending {
   log: string;
-  /** Send entries with pos > after. */
-  after: number;
+  order: LogOrder;
   /** A device that had a cursor (or a group floor) can have missed retained-out entries. */
   known: boolean;
   page: LogEntry[];
@@ -24,39 +33,70 @@ interface Pending {
   done: boolean;
 }
 
+export interface ReplayOptions {
+  /** Entries read per log page. */
+  batch: number;
+  maxBufferedBytes: number;
+  /** Check a socket's logs again this long after connect; 0 for never (one node: no registry lag). */
+  settleAfterMs: number;
+}
+
 export class Replayer {
   private readonly store: Store;
   private readonly delivery: LocalDelivery;
-  private readonly batch: number;
-  private readonly maxBuffered: number;
+  private readonly options: ReplayOptions;
+  /** Sockets waiting for their settle check, oldest first; one timer for all. */
+  private readonly settling: Array<{ socket: ClientSocket; due: number }> = [];
+  private settleTimer: NodeJS.Timeout | null = null;
 
-  constructor(store: Store, delivery: LocalDelivery, batch: number, maxBufferedBytes: number) {
+  constructor(store: Store, delivery: LocalDelivery, options: ReplayOptions) {
     this.store = store;
     this.delivery = delivery;
-    this.batch = batch;
-    this.maxBuffered = maxBufferedBytes;
+    this.options = options;
   }
 
-  /** Replays everything pending for the socket, then flushes what arrived live meanwhile. */
+  /** Called before the socket joins the hub: live entries wait for replay from then on. */
+  hold(socket: ClientSocket): void {
+    socket.replay = { held: [], overflowed: false };
+  }
+
+  /** Replays everything pending for the socket, then passes on what arrived live meanwhile. */
   async replay(socket: ClientSocket): Promise<void> {
-    const state = { sentUpTo: new Map<string, number>(), held: [] as NonNullable<ClientSocket['replay']>['held'], overflowed: false };
+    const state: ReplayState = socket.replay ?? { held: [], overflowed: false };
     socket.replay = state;
+    let starts = new Map<string, number>();
     try {
-      do {
+      for (;;) {
+        const pending = await this.pendingLogs(socket);
+        starts = pending.starts;
+        await this.sendMerged(socket, pending.logs);
+        if (!state.overflowed || socket.closingByServer) break;
+        // Too much arrived meanwhile: all of it is in the logs, read it from there.
         state.held = [];
         state.overflowed = false;
-        const pending = await this.pendingLogs(socket, state.sentUpTo);
-        await this.sendMerged(socket, pending, state.sentUpTo);
-      } while (state.overflowed && !socket.closingByServer);
-      for (const { log, entry, text } of state.held) {
-        if (entry.pos > (state.sentUpTo.get(log) ?? 0)) this.delivery.write(socket, log, entry, text);
       }
     } finally {
       socket.replay = null;
     }
+    for (const { log, entry, text } of state.held) {
+      const start = starts.get(log);
+      if (start !== undefined) this.delivery.start(socket, log, start);
+      this.delivery.toSocket(socket, log, entry, text);
+    }
+    if (this.options.settleAfterMs > 0) this.settleLater(socket);
   }
 
-  private async pendingLogs(socket: ClientSocket, sentUpTo: Map<string, number>): Promise<Pending[]> {
+  close(): void {
+    if (this.settleTimer !== null) clearTimeout(this.settleTimer);
+    this.settleTimer = null;
+    this.settling.length = 0;
+  }
+
+  /**
+   * Every log of the user, with where this socket stands in it (cursor,
+   * group floor, or what it was given), and those with entries beyond that.
+   */
+  private async pendingLogs(socket: ClientSocket): Promise<{ logs: Pending[]; starts: Map<string, number> }> {
     const { userId, deviceId } = socket;
     const [cursors, conversations, groups] = await Promise.all([
       this.store.cursors(userId, deviceId),
@@ -73,19 +113,22 @@ export class Replayer {
     const logs = [...conversations, ...floors.keys(), pushLog(userId), notificationLog(userId)];
     const lasts = await this.store.lastPositions(logs);
     const pending: Pending[] = [];
+    const starts = new Map<string, number>();
     logs.forEach((log, i) => {
       const cursor = cursors.get(log);
       const floor = floors.get(log) ?? 0;
-      const after = Math.max(cursor ?? 0, floor, sentUpTo.get(log) ?? 0);
-      if (lasts[i]! > after) {
-        pending.push({ log, after, known: cursor !== undefined || floor > 0, page: [], index: 0, done: false });
+      const start = Math.max(cursor ?? 0, floor, socket.logs?.get(log)?.given ?? 0);
+      starts.set(log, start);
+      if (lasts[i]! > start) {
+        const order = this.delivery.start(socket, log, start);
+        pending.push({ log, order, known: cursor !== undefined || floor > 0, page: [], index: 0, done: false });
       }
     });
-    return pending;
+    return { logs: pending, starts };
   }
 
   /** Sends the pending logs merged by store time, one page per log at a time. */
-  private async sendMerged(socket: ClientSocket, pending: Pending[], sentUpTo: Map<string, number>): Promise<void> {
+  private async sendMerged(socket: ClientSocket, pending: Pending[]): Promise<void> {
     await Promise.all(pending.map((p) => this.nextPage(socket, p, true)));
     for (;;) {
       let next: Pending | undefined;
@@ -95,20 +138,22 @@ export class Replayer {
       }
       if (next === undefined || socket.closingByServer) return;
       const entry = next.page[next.index++]!;
-      next.after = entry.pos;
-      sentUpTo.set(next.log, entry.pos);
-      if (visibleTo(entry, socket.userId, socket.deviceId)) {
-        if (!this.delivery.write(socket, next.log, entry, encodeLogged(entry.frame))) return;
-        if (socket.bufferedAmount > this.maxBuffered / 2) await drained(socket);
+      if (entry.pos > next.order.given) {
+        if (visibleTo(entry, socket.userId, socket.deviceId)) {
+          this.delivery.write(socket, next.log, entry, encodeLogged(entry.frame));
+          if (socket.bufferedAmount > this.options.maxBufferedBytes / 2) await socket.drained();
+        }
+        next.order.given = entry.pos;
       }
       if (next.index === next.page.length) await this.nextPage(socket, next, false);
     }
   }
 
   private async nextPage(socket: ClientSocket, p: Pending, first: boolean): Promise<void> {
-    const page = await this.store.read(p.log, p.after, this.batch);
-    if (first && p.known && page.firstPos > p.after + 1) {
-      const missed = `${p.after + 1}..${page.firstPos - 1}`;
+    const after = p.order.given;
+    const page = await this.store.read(p.log, after, this.options.batch);
+    if (first && p.known && page.firstPos > after + 1) {
+      const missed = `${after + 1}..${page.firstPos - 1}`;
       socket.sendText(encodeError(ErrorCode.HISTORY_TRUNCATED, {
         message: `entries ${missed} of ${p.log} are no longer retained`,
       }, Date.now()));
@@ -117,19 +162,33 @@ export class Replayer {
     p.index = 0;
     p.done = page.entries.length === 0;
   }
-}
 
-/** Waits until the socket's kernel buffer has room again, or the socket closes. */
-function drained(socket: ClientSocket): Promise<void> {
-  const raw = (socket as unknown as { _socket?: NodeJS.WritableStream & { writableNeedDrain?: boolean } })._socket;
-  if (raw === undefined || !raw.writableNeedDrain) return new Promise((resolve) => setImmediate(resolve));
-  return new Promise((resolve) => {
-    const done = (): void => {
-      raw.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    raw.once('drain', done);
-    socket.once('close', done);
-  });
+  private settleLater(socket: ClientSocket): void {
+    this.settling.push({ socket, due: Date.now() + this.options.settleAfterMs });
+    this.armSettle();
+  }
+
+  private armSettle(): void {
+    if (this.settleTimer !== null || this.settling.length === 0) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = null;
+      const now = Date.now();
+      while (this.settling.length > 0 && this.settling[0]!.due <= now) {
+        const { socket } = this.settling.shift()!;
+        if (!socket.closingByServer && socket.readyState === socket.OPEN) void this.settle(socket);
+      }
+      this.armSettle();
+    }, Math.max(0, this.settling[0]!.due - Date.now()));
+    this.settleTimer.unref();
+  }
+
+  /** Reads what the socket lacks of any of its logs; live entries go on meanwhile, in order. */
+  private async settle(socket: ClientSocket): Promise<void> {
+    try {
+      const { logs } = await this.pendingLogs(socket);
+      await Promise.all(logs.map((p) => this.delivery.fill(socket, p.log, p.order)));
+    } catch {
+      // A store outage: the log's next entry, or the next connect, brings what is missing.
+    }
+  }
 }

@@ -39,7 +39,8 @@ export class Router {
    * runs again once it can, so online recipients elsewhere still get it live.
    */
   async toUser(userId: string, logId: string, entry: LogEntry, text: string, exceptDevice?: string): Promise<number> {
-    const delivered = this.local.toUser(userId, logId, entry, text, exceptDevice);
+    // The sending device too: nothing is written to it, but its place in the log moves on.
+    const delivered = this.local.toUser(userId, logId, entry, text);
     if (this.fleet === null) return delivered;
     let remote = 0;
     await this.fleet.retries.attempt(`forward ${logId}#${entry.pos} to ${userId}`, async () => {
