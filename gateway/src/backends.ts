@@ -28,7 +28,7 @@ function localRegistry(config: GatewayConfig): MemoryRegistry {
 export function createBackends(config: GatewayConfig, log: Logger): Backends {
   const { etcdEndpoints, redisUrl, kafkaBrokers } = config.backends;
   if (redisUrl === undefined) return memoryBackends(config);
-  const store = new RedisStore({ url: redisUrl, keyPrefix: config.redis.keyPrefix, retention: config.retention, rate: rateLimit(config) });
+  const store = new RedisStore({ url: redisUrl, keyPrefix: config.redis.keyPrefix, retention: config.retention, rate: rateLimit(config), nodeId: config.nodeId });
   if (etcdEndpoints === undefined || kafkaBrokers === undefined) {
     return { store, registry: localRegistry(config), bus: new MemoryBus() };
   }

@@ -13,6 +13,7 @@ import type { Bus } from './bus/bus.ts';
 import type { GatewayConfig } from './config/config.ts';
 import { Hub } from './connections/hub.ts';
 import { ConnectionControl } from './delivery/connection-control.ts';
+import { DISPATCH_DEFAULTS, Dispatcher } from './delivery/dispatcher.ts';
 import { GroupFanout } from './delivery/group-fanout.ts';
 import { LocalDelivery } from './delivery/local-delivery.ts';
 import { Peers } from './delivery/peers.ts';
@@ -63,6 +64,7 @@ export class GatewayNode {
   private readonly reloader: CertificateReloader | null = null;
   private readonly peers: Peers | null;
   private readonly retries: RetryQueue;
+  private readonly dispatcher: Dispatcher;
   /** Writes entries to this node's sockets, each log in order (peers and tests hand it entries). */
   readonly delivery: LocalDelivery;
   private readonly replayer: Replayer;
@@ -88,9 +90,11 @@ export class GatewayNode {
     const router = new Router(delivery, fleet, this.log);
     const control = new ConnectionControl(this.hub, registry, fleet);
     const notifier = new Notifier(store, router);
-    const messenger = new Messenger(store, bus, router, this.retries, this.metrics, { maxContentBytes: limits.maxContentBytes });
+    this.dispatcher = new Dispatcher(store, bus, router, this.log, { nodeId: config.nodeId, ...DISPATCH_DEFAULTS });
+    const online = (userId: string): boolean => this.hub.devices(userId).length > 0;
+    const messenger = new Messenger(store, this.dispatcher, online, this.metrics, { maxContentBytes: limits.maxContentBytes });
     const receipts = new Receipts(store, notifier);
-    const groups = new Groups(store, bus, notifier, this.retries);
+    const groups = new Groups(store, this.dispatcher, notifier);
     const replayer = this.replayer = new Replayer(store, delivery, {
       batch: config.replayBatch,
       maxBufferedBytes: limits.sendBufferMaxBytes,
@@ -159,6 +163,8 @@ export class GatewayNode {
     const { store, registry, bus } = this.backends;
     await Promise.all([store.start(), registry.start()]);
     await bus.start();
+    // After a restart of this node id, what its earlier life left undone goes out now.
+    this.dispatcher.start();
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(port, host, () => {
@@ -264,6 +270,7 @@ export class GatewayNode {
     this.reloader?.stop();
     this.peers?.close();
     this.retries.close();
+    this.dispatcher.close();
     this.delivery.close();
     this.replayer.close();
     this.loopDelay.disable();

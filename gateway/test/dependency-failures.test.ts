@@ -52,15 +52,20 @@ describe('a store failure in the middle of a send', () => {
     await bob.nothing('message', 600);
   });
 
-  it('does the same for a group message', async () => {
+  it('delivers a group message stored despite the error no later than the group’s next message, in order, once', async () => {
     await start();
     for (const u of ['alice', 'bob']) expect((await addMember(gw.httpUrl, 'room', u)).ok).toBe(true);
     const alice = await connect('alice');
     const bob = await connect('bob');
+    const first = alice.sendMessage('room', 'first', 'group');
+    expect(await bob.next('message', (f) => f.msg_id === first)).toMatchObject({ sequence_number: 1 });
     store.failNext = 'after';
-    const id = alice.sendMessage('room', 'to the room', 'group');
-    expect(await alice.next('error')).toMatchObject({ error_code: 'CACHE_ERROR', msg_id: id });
-    expect(await bob.next('message', (f) => f.msg_id === id, 5000)).toMatchObject({ recipient_id: 'room' });
+    const lost = alice.sendMessage('room', 'to the room', 'group');
+    expect(await alice.next('error')).toMatchObject({ error_code: 'CACHE_ERROR', msg_id: lost });
+    const next = alice.sendMessage('room', 'and on', 'group');
+    expect(await alice.next('ack', (f) => f.msg_id === next)).toMatchObject({ sequence_number: 3 });
+    const got = [await bob.next('message'), await bob.next('message')];
+    expect(got.map((f) => [f.msg_id, f.sequence_number])).toEqual([[lost, 2], [next, 3]]);
     await bob.nothing('message', 600);
   });
 

@@ -17,8 +17,8 @@ let prefixes = 0;
 /** A key prefix no other test uses, so tests on one server do not see each other. */
 const freshPrefix = (): string => `t${++prefixes}:`;
 
-async function openStore(url: string, settings: StoreSettings, keyPrefix = freshPrefix()): Promise<RedisStore> {
-  const store = new RedisStore({ url, keyPrefix, ...settings });
+async function openStore(url: string, settings: StoreSettings, keyPrefix = freshPrefix(), nodeId = 'node-a'): Promise<RedisStore> {
+  const store = new RedisStore({ url, keyPrefix, nodeId, ...settings });
   await store.start();
   return store;
 }
@@ -33,6 +33,56 @@ describe('on a running Redis', () => {
   storeContract('redis', (settings, sharedWith?: Store) =>
     openStore(redis.url, settings, sharedWith === undefined ? undefined : (sharedWith as RedisStore).keyPrefix),
   );
+
+  describe('outbox', () => {
+    const stores: RedisStore[] = [];
+    afterEach(async () => {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+    });
+    const open = async (nodeId: string, prefix?: string): Promise<RedisStore> => {
+      const store = await openStore(redis.url, SETTINGS, prefix, nodeId);
+      stores.push(store);
+      return store;
+    };
+
+    it('records an entry in its node’s outbox with the append, and forgets it once removed', async () => {
+      const a = await open('node-a');
+      const plain = await a.append('d:alice:bob', message('m1'), { participants: ['alice', 'bob'] });
+      const boxed = await a.append('d:alice:bob', message('m2'), { participants: ['alice', 'bob'], outbox: true });
+      expect(plain.status === 'appended' && plain.outboxId).toBeUndefined();
+      if (boxed.status !== 'appended' || boxed.outboxId === undefined) throw new Error('no outbox id');
+      // Not stale yet by a minute; stale at once.
+      expect(await a.stale('node-a', 60_000, 10)).toEqual([]);
+      const items = await a.stale('node-a', 0, 10);
+      expect(items).toEqual([{ id: boxed.outboxId, log: 'd:alice:bob', entry: boxed.entry }]);
+      expect(items[0]!.entry.frame).toMatchObject({ msg_id: 'm2', sequence_number: 2 });
+      expect(await a.owners()).toEqual(['node-a']);
+      await a.remove('node-a', [boxed.outboxId]);
+      expect(await a.stale('node-a', 0, 10)).toEqual([]);
+      // A duplicate is not recorded again.
+      const again = await a.append('d:alice:bob', message('m3'), { dedupKey: 'alice:m3', outbox: true });
+      await a.append('d:alice:bob', message('m3'), { dedupKey: 'alice:m3', outbox: true });
+      expect((await a.stale('node-a', 0, 10)).map((i) => i.id)).toEqual([again.status === 'appended' ? again.outboxId : '']);
+    });
+
+    it('lets one holder claim an outbox at a time, until its claim lapses; an adopted, empty outbox is retired', async () => {
+      const a = await open('node-a');
+      const b = await open('node-b', a.keyPrefix);
+      await a.append('g:team', message('m1', 'alice', 'team'), { outbox: true });
+      expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
+      expect(await b.claim('node-a', 'node-b', 300)).toBe(false);
+      expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(await b.claim('node-a', 'node-b', 10_000)).toBe(true);
+      expect(await a.claim('node-a', 'node-a', 300)).toBe(false);
+      const items = await b.stale('node-a', 0, 10);
+      expect(items.map((i) => i.log)).toEqual(['g:team']);
+      expect(await b.retire('node-a')).toBe(false);
+      await b.remove('node-a', items.map((i) => i.id));
+      expect(await b.retire('node-a')).toBe(true);
+      expect(await b.owners()).toEqual([]);
+    });
+  });
 
   describe('keys', () => {
     let store: RedisStore;

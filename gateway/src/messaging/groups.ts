@@ -8,23 +8,20 @@
  * the group; members who were offline catch up from m:<group> on connect,
  * from their join on.
  */
-import type { Bus } from '../bus/bus.ts';
-import type { RetryQueue } from '../delivery/retry-queue.ts';
+import type { Dispatcher } from '../delivery/dispatcher.ts';
 import type { MembershipChangeFrame } from '../protocol/frames.ts';
 import { membershipLog, type Store } from '../store/store.ts';
 import type { Notifier } from './notifier.ts';
 
 export class Groups {
   private readonly store: Store;
-  private readonly bus: Bus;
+  private readonly dispatcher: Dispatcher;
   private readonly notifier: Notifier;
-  private readonly retries: RetryQueue;
 
-  constructor(store: Store, bus: Bus, notifier: Notifier, retries: RetryQueue) {
+  constructor(store: Store, dispatcher: Dispatcher, notifier: Notifier) {
     this.store = store;
-    this.bus = bus;
+    this.dispatcher = dispatcher;
     this.notifier = notifier;
-    this.retries = retries;
   }
 
   /** Adds a member; false when the user already was one (nothing is announced). */
@@ -49,16 +46,14 @@ export class Groups {
   }
 
   /**
-   * One entry in m:<group>, one bus record. If the bus is down the publish
-   * waits in the retry queue (online members still get it live once it is
-   * back) and the caller hears the failure; the entry is already in the log.
+   * One entry in m:<group>, one bus record, driven from the outbox like a
+   * group message: once the entry is stored the change is made, whatever
+   * the bus's state (online members get it live once the bus takes it).
    */
   private async announce(frame: MembershipChangeFrame): Promise<void> {
     const logId = membershipLog(frame.group_id);
-    const result = await this.store.append(logId, frame);
-    if (result.status !== 'appended') return;
-    const { entry } = result;
-    await this.retries.attempt(`publish ${logId}#${entry.pos}`, () => this.bus.publishGroup({ groupId: frame.group_id, log: 'membership', entry }));
+    const result = await this.store.append(logId, frame, { outbox: true });
+    if (result.status === 'appended') this.dispatcher.dispatch(logId, result.entry, result.outboxId);
   }
 }
 

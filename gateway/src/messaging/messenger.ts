@@ -1,20 +1,19 @@
 /**
- * `send_msg`: limits, recipient check, append to the conversation log (with
- * dedup and the sequence number, atomically), then live delivery, the message
- * log, and the sender's ack. The ack goes out only once the message is stored.
+ * `send_msg`: limits, recipient check, then one append to the conversation
+ * log (with dedup and the sequence number, atomically, and the outbox record
+ * of what must follow), then the sender's ack. The ack waits for the store
+ * alone, the source of truth: live delivery and the message-log record
+ * follow from there (delivery/dispatcher.ts), so no other dependency can turn
+ * a stored message into an error, and every send is answered within the
+ * store's command timeout.
  */
-import type { Bus } from '../bus/bus.ts';
 import type { ClientSocket } from '../connections/client-socket.ts';
-import type { RetryQueue } from '../delivery/retry-queue.ts';
-import type { Router } from '../delivery/router.ts';
+import type { Dispatcher } from '../delivery/dispatcher.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { AckStatus, MessageFrame, SendMsgFrame } from '../protocol/frames.ts';
-import { encodeLogged } from '../protocol/encode.ts';
-import { groupLog, privateLog, type LogEntry, type Store } from '../store/store.ts';
+import { groupLog, privateLog, type Store } from '../store/store.ts';
 import { dependency } from './dependency.ts';
-
-const MAX_UNCERTAIN = 50_000;
 
 export interface SendLimits {
   maxContentBytes: number;
@@ -25,31 +24,30 @@ export interface Accepted {
   sequenceNumber: number;
 }
 
+/** Whether a user has a device online anywhere (this node's sockets or the registry's view). */
+export type Presence = (userId: string) => boolean;
+
 export class Messenger {
   private readonly store: Store;
-  private readonly bus: Bus;
-  private readonly router: Router;
-  private readonly retries: RetryQueue;
+  private readonly dispatcher: Dispatcher;
+  private readonly online: Presence;
   private readonly metrics: GatewayMetrics;
   private readonly limits: SendLimits;
-  /** Dedup keys of appends whose outcome is unknown, until recovered or retried here. */
-  private readonly uncertain = new Set<string>();
 
-  constructor(store: Store, bus: Bus, router: Router, retries: RetryQueue, metrics: GatewayMetrics, limits: SendLimits) {
+  constructor(store: Store, dispatcher: Dispatcher, online: Presence, metrics: GatewayMetrics, limits: SendLimits) {
     this.store = store;
-    this.bus = bus;
-    this.router = router;
-    this.retries = retries;
+    this.dispatcher = dispatcher;
+    this.online = online;
     this.metrics = metrics;
     this.limits = limits;
   }
 
   /**
    * Accepts one message from a socket. Throws GatewayError for anything the
-   * sender must hear about (limits, recipient, duplicate, a dependency down).
-   * A failure after the message is stored still answers with an error: the
-   * client retries with the same msg_id and gets DUPLICATE_MESSAGE with the
-   * sequence number, so it learns the message was kept.
+   * sender must hear about (limits, recipient, duplicate, the store down).
+   * A retry of a stored message gets DUPLICATE_MESSAGE with its sequence
+   * number, and the message is delivered live again (its first sender's node
+   * may have died before it could).
    */
   async send(socket: ClientSocket, msg: SendMsgFrame, receivedAt: number): Promise<Accepted> {
     if (Buffer.byteLength(msg.content, 'utf8') > this.limits.maxContentBytes) {
@@ -74,71 +72,35 @@ export class Messenger {
     };
     if (msg.metadata !== undefined) frame.metadata = msg.metadata;
     const logId = isGroup ? groupLog(msg.recipient_id) : privateLog(senderId, msg.recipient_id);
-    const dedupKey = `${senderId}:${msg.msg_id}`;
     const result = await dependency('store', store.append(logId, frame, {
-      dedupKey,
+      dedupKey: `${senderId}:${msg.msg_id}`,
       senderDevice: socket.deviceId,
       participants: isGroup ? undefined : [senderId, msg.recipient_id],
-    })).catch((err: unknown) => {
-      // The append may have run with only its reply lost: then the message is
-      // stored, the client's retry is a duplicate, and nothing would deliver it.
-      this.uncertain.add(dedupKey);
-      // Bounded like the retry queue that holds the recoveries: the oldest go first.
-      if (this.uncertain.size > MAX_UNCERTAIN) this.uncertain.delete(this.uncertain.values().next().value!);
-      this.retries.add(`recover ${logId} ${dedupKey}`, () => this.recover(logId, dedupKey, frame.timestamp, socket.deviceId));
-      throw err;
-    });
-    // A retry that stored the message itself delivers it: no recovery for the failed attempt.
-    if (result.status === 'appended') this.uncertain.delete(dedupKey);
+      outbox: true,
+    }));
     if (result.status === 'duplicate') {
+      if (!isGroup) void this.redeliver(logId, result.pos, msg.msg_id, senderId);
       const err = new GatewayError(ErrorCode.DUPLICATE_MESSAGE, `message ${msg.msg_id} was already accepted`);
       err.sequenceNumber = result.pos;
       throw err;
     }
-    const delivered = await this.deliver(logId, result.entry, socket.deviceId);
-    const status: AckStatus = isGroup || delivered > 0 ? 'delivered' : 'offline';
+    this.dispatcher.dispatch(logId, result.entry, result.outboxId);
     this.metrics.messagesSent.inc();
     this.metrics.messageLatency.observe(Date.now() - receivedAt);
+    const status: AckStatus = isGroup || this.online(msg.recipient_id) ? 'delivered' : 'offline';
     return { status, sequenceNumber: result.entry.pos };
   }
 
-  /**
-   * Live delivery and the message log for a stored message; resolves with how
-   * many recipient devices got it (group messages: fanned out by the bus).
-   */
-  private async deliver(logId: string, entry: LogEntry, senderDevice: string): Promise<number> {
-    const frame = entry.frame as MessageFrame;
-    if (frame.recipient_type === 'group') {
-      // One record: the message log and the fan-out to every node's members. If Kafka is
-      // down the publish waits in the retry queue, so online members still get it live.
-      await dependency('bus', this.retries.attempt(`publish ${logId}#${entry.pos}`, () => this.bus.publishGroup({ groupId: frame.recipient_id, entry })));
-      return 0;
+  /** The stored original of a retried message, delivered live again; failures wait for the next entry or connect. */
+  private async redeliver(logId: string, pos: number, msgId: string, senderId: string): Promise<void> {
+    try {
+      const entry = (await this.store.read(logId, pos - 1, 1)).entries[0];
+      const frame = entry?.frame;
+      if (entry?.pos === pos && frame?.type === 'message' && frame.msg_id === msgId && frame.sender_id === senderId) {
+        this.dispatcher.redeliver(logId, entry);
+      }
+    } catch {
+      // The store is down: the device gets it with the log's next entry or on its next connect.
     }
-    const text = encodeLogged(frame);
-    const { sender_id: senderId, recipient_id: recipientId } = frame;
-    const self = senderId === recipientId;
-    // The sender's other devices get a copy (multi-device sync); the sending device does not.
-    const [toRecipient] = await Promise.all([
-      dependency('registry', this.router.toUser(recipientId, logId, entry, text, self ? senderDevice : undefined)),
-      self ? 0 : dependency('registry', this.router.toUser(senderId, logId, entry, text, senderDevice)),
-      dependency('bus', this.retries.attempt(`log ${logId}#${entry.pos}`, () => this.bus.appendPrivate(logId, entry))),
-    ]);
-    return toRecipient;
-  }
-
-  /**
-   * Delivers a message whose append had an unknown outcome, if that very
-   * append stored it: not when a retry on this node stored it (it delivered
-   * it itself), nor when one elsewhere did (another server timestamp).
-   */
-  private async recover(logId: string, dedupKey: string, timestamp: number, senderDevice: string): Promise<void> {
-    if (!this.uncertain.has(dedupKey)) return;
-    const pos = await this.store.dedupPosition(dedupKey);
-    this.uncertain.delete(dedupKey);
-    if (pos === null) return;
-    const entry = (await this.store.read(logId, pos - 1, 1)).entries[0];
-    if (entry === undefined || entry.pos !== pos || entry.frame.timestamp !== timestamp) return;
-    // Failures here are queued by deliver's own retries; the recovery itself is done.
-    await this.deliver(logId, entry, senderDevice).catch(() => {});
   }
 }

@@ -38,6 +38,7 @@ export const DEFAULT_MAX_DEDUP_KEYS = 500_000;
 
 export class MemoryStore implements Store {
   readonly name = 'memory';
+  readonly outbox = null;
   private readonly retention: Retention;
   private readonly rate: RateLimit;
   private readonly logs = new Map<string, Log>();

@@ -24,6 +24,13 @@
  *                                so the two above keep the form older versions read. No TTL.
  *   <p>groupset                  set of group ids with at least one member.
  *   <p>rate:<userId>             hash tokens, at: the user's token bucket; TTL one window.
+ *   <p>outbox:<nodeId>           stream of `l` (log id), `e` (the entry, as in the log) for
+ *                                each message or membership change the node stored whose
+ *                                live delivery and message-log record are not done yet;
+ *                                written by the append script, XDEL'd once they are.
+ *   <p>outbox-claim:<nodeId>     string, who handles that outbox: the node itself, renewed
+ *                                every few seconds, or a node that adopted it; PX expiry.
+ *   <p>outboxes                  set of node ids that have an outbox.
  *
  * Why a list per log rather than a sorted set or a stream: positions are
  * contiguous and only the oldest entries are ever dropped, so the entry at
@@ -70,6 +77,8 @@ import {
   type LogEntry,
   type LogPage,
   type MessageLocation,
+  type Outbox,
+  type OutboxItem,
   type RateLimit,
   type Retention,
   type Store,
@@ -86,6 +95,8 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
   /** A command (or a silent connection) fails after this long. Default 2000. */
   commandTimeoutMs?: number;
+  /** The node whose outbox appends with `outbox` write to; needed for them. */
+  nodeId?: string;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -137,11 +148,12 @@ end
 `;
 
 /**
- * KEYS: log, seq, dedup, msg index, then the participants' convs sets.
+ * KEYS: log, seq, dedup, msg index, outbox stream, outboxes set, then the
+ *       participants' convs sets.
  * ARGV: maxEntries, maxAgeMs, logTtlMs, dedupTtlMs (0: no dedup), idleTtlMs,
  *       logId, senderId ('' for frames other than messages), senderDevice,
- *       targetDevice, frame JSON.
- * Returns {1, pos, storedAt} or {0, original pos} for a duplicate.
+ *       targetDevice, frame JSON, outbox owner ('' for none).
+ * Returns {1, pos, storedAt, outbox id or ''} or {0, original pos} for a duplicate.
  */
 const APPEND = `${LUA_PRELUDE}
 local max_entries, max_age, log_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -153,7 +165,8 @@ if dedup_ttl > 0 then
 end
 local pos = redis.call('INCR', KEYS[2])
 local now = now_ms()
-local len = redis.call('RPUSH', KEYS[1], string.format('%d %d %s %s ', pos, now, ARGV[8], ARGV[9]) .. ARGV[10])
+local item = string.format('%d %d %s %s ', pos, now, ARGV[8], ARGV[9]) .. ARGV[10]
+local len = redis.call('RPUSH', KEYS[1], item)
 if len > max_entries then redis.call('LTRIM', KEYS[1], len - max_entries, -1) end
 redis.call('PEXPIRE', KEYS[1], log_ttl)
 if dedup_ttl > 0 then redis.call('SET', KEYS[3], pos, 'PX', dedup_ttl) end
@@ -161,12 +174,40 @@ if sender ~= '' then
   redis.call('SADD', KEYS[4], string.format('%s %d %s', log_id, pos, sender))
   redis.call('PEXPIRE', KEYS[4], log_ttl)
 end
-for i = 5, #KEYS do
+local outbox_id = ''
+if ARGV[11] ~= '' then
+  outbox_id = redis.call('XADD', KEYS[5], '*', 'l', log_id, 'e', item)
+  redis.call('SADD', KEYS[6], ARGV[11])
+end
+for i = 7, #KEYS do
   redis.call('SADD', KEYS[i], log_id)
   redis.call('PEXPIRE', KEYS[i], idle_ttl)
 end
 trim_aged(KEYS[1], now - max_age)
-return {1, pos, now}
+return {1, pos, now, outbox_id}
+`;
+
+/** KEYS: outbox stream. ARGV: olderThanMs, count. Items recorded before (Redis' clock) now - olderThanMs. */
+const OUTBOX_STALE = `${LUA_PRELUDE}
+local cutoff = now_ms() - tonumber(ARGV[1])
+if cutoff < 0 then return {} end
+return redis.call('XRANGE', KEYS[1], '-', cutoff, 'COUNT', ARGV[2])
+`;
+
+/** KEYS: claim. ARGV: holder, ttlMs. Returns 1 when the holder has the claim (taken or renewed). */
+const OUTBOX_CLAIM = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+/** KEYS: outbox stream, outboxes set. ARGV: owner. Forgets an empty outbox; 1 when it was empty. */
+const OUTBOX_RETIRE = `
+if redis.call('XLEN', KEYS[1]) > 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
 `;
 
 /**
@@ -271,24 +312,32 @@ const SCRIPTS = {
   imAddMember: ADD_MEMBER,
   imRemoveMember: REMOVE_MEMBER,
   imConsumeRate: CONSUME_RATE,
+  imOutboxStale: OUTBOX_STALE,
+  imOutboxClaim: OUTBOX_CLAIM,
+  imOutboxRetire: OUTBOX_RETIRE,
 } as const;
 
 type Arg = string | number;
 
 /** The scripts as defineCommand adds them (the key count comes first). */
 interface ScriptCommands {
-  imAppend(numKeys: number, ...args: Arg[]): Promise<[0, number] | [1, number, number]>;
+  imAppend(numKeys: number, ...args: Arg[]): Promise<[0, number] | [1, number, number, string]>;
   imRead(numKeys: number, ...args: Arg[]): Promise<[number, number, string[]]>;
   imFindMessage(numKeys: number, ...args: Arg[]): Promise<string[]>;
   imAdvanceCursor(numKeys: number, ...args: Arg[]): Promise<null>;
   imAddMember(numKeys: number, ...args: Arg[]): Promise<[number, number, number]>;
   imRemoveMember(numKeys: number, ...args: Arg[]): Promise<number>;
   imConsumeRate(numKeys: number, ...args: Arg[]): Promise<number>;
+  imOutboxStale(numKeys: number, ...args: Arg[]): Promise<Array<[string, string[]]>>;
+  imOutboxClaim(numKeys: number, ...args: Arg[]): Promise<number>;
+  imOutboxRetire(numKeys: number, ...args: Arg[]): Promise<number>;
 }
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, Outbox {
   readonly name = 'redis';
+  readonly outbox: Outbox = this;
   readonly keyPrefix: string;
+  private readonly nodeId: string | undefined;
   private readonly redis: Redis & ScriptCommands;
   private readonly retention: Retention;
   private readonly rate: RateLimit;
@@ -300,6 +349,7 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'im:';
+    this.nodeId = options.nodeId;
     this.retention = options.retention;
     this.rate = options.rate;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -354,11 +404,15 @@ export class RedisStore implements Store {
     const p = this.keyPrefix;
     const { dedupKey, senderDevice, targetDevice, participants = [] } = options;
     const isMessage = frame.type === 'message';
+    const owner = options.outbox === true ? this.nodeId : '';
+    if (owner === undefined) throw new Error('RedisStore: an append to the outbox needs the nodeId option');
     const keys = [
       `${p}log:${log}`,
       `${p}seq:${log}`,
       `${p}dedup:${dedupKey ?? ''}`,
       `${p}msg:${isMessage ? frame.msg_id : ''}`,
+      `${p}outbox:${owner}`,
+      `${p}outboxes`,
       ...participants.map((user) => `${p}convs:${user}`),
     ];
     const reply = await this.redis.imAppend(
@@ -374,14 +428,40 @@ export class RedisStore implements Store {
       senderDevice ?? '',
       targetDevice ?? '',
       JSON.stringify(frame),
+      owner,
     );
     if (reply[0] === 0) return { status: 'duplicate', pos: reply[1] };
-    const [, pos, storedAt] = reply;
+    const [, pos, storedAt, outboxId] = reply;
     if (isMessage && numbersMessages(log)) frame.sequence_number = pos;
     const entry: LogEntry = { pos, frame, storedAt };
     if (senderDevice !== undefined) entry.senderDevice = senderDevice;
     if (targetDevice !== undefined) entry.targetDevice = targetDevice;
-    return { status: 'appended', entry };
+    return outboxId === '' ? { status: 'appended', entry } : { status: 'appended', entry, outboxId };
+  }
+
+  async stale(owner: string, olderThanMs: number, count: number): Promise<OutboxItem[]> {
+    const raw = await this.redis.imOutboxStale(1, `${this.keyPrefix}outbox:${owner}`, Math.max(0, Math.floor(olderThanMs)), count);
+    return raw.map(([id, fields]) => {
+      const log = fields[fields.indexOf('l') + 1]!;
+      return { id, log, entry: parseEntry(fields[fields.indexOf('e') + 1]!, numbersMessages(log)) };
+    });
+  }
+
+  async remove(owner: string, ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.xdel(`${this.keyPrefix}outbox:${owner}`, ...ids);
+  }
+
+  async claim(owner: string, holder: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.imOutboxClaim(1, `${this.keyPrefix}outbox-claim:${owner}`, holder, Math.ceil(ttlMs))) === 1;
+  }
+
+  async retire(owner: string): Promise<boolean> {
+    const p = this.keyPrefix;
+    return (await this.redis.imOutboxRetire(2, `${p}outbox:${owner}`, `${p}outboxes`, owner)) === 1;
+  }
+
+  async owners(): Promise<string[]> {
+    return this.redis.smembers(`${this.keyPrefix}outboxes`);
   }
 
   async read(log: string, afterPos: number, limit: number): Promise<LogPage> {

@@ -44,11 +44,42 @@ export interface AppendOptions {
   targetDevice?: string;
   /** Users whose conversation index gains this log (private conversations). */
   participants?: readonly string[];
+  /**
+   * Also record the entry in this node's outbox, in the same atomic step, so
+   * what must follow it (live delivery, the message-log record) survives a
+   * crash of this node (stores without an outbox ignore it).
+   */
+  outbox?: boolean;
 }
 
 export type AppendResult =
-  | { status: 'appended'; entry: LogEntry }
+  | { status: 'appended'; entry: LogEntry; /** Its outbox record, when one was asked for and the store keeps one. */ outboxId?: string }
   | { status: 'duplicate'; pos: number };
+
+/** An entry whose follow-ups (live delivery, message-log record) are not known to be done. */
+export interface OutboxItem {
+  id: string;
+  log: string;
+  entry: LogEntry;
+}
+
+/**
+ * Per node, the entries it stored whose follow-ups are not done yet: written
+ * with the entry (AppendOptions.outbox), removed once they are. A node sweeps
+ * its own for what it lost track of (a lost reply, an outage), and adopts the
+ * outbox of a node that stopped renewing its claim (it died).
+ */
+export interface Outbox {
+  /** Items of `owner`'s outbox recorded more than `olderThanMs` ago (by the store's clock), oldest first. */
+  stale(owner: string, olderThanMs: number, count: number): Promise<OutboxItem[]>;
+  remove(owner: string, ids: readonly string[]): Promise<void>;
+  /** Takes or renews the claim on `owner`'s outbox for `holder`; false while another holds it. */
+  claim(owner: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Forgets `owner`'s outbox if it is empty (after adoption); true when it was. */
+  retire(owner: string): Promise<boolean>;
+  /** Nodes that have an outbox. */
+  owners(): Promise<string[]>;
+}
 
 export interface LogPage {
   entries: LogEntry[];
@@ -90,6 +121,8 @@ export interface RateLimit {
 export interface Store {
   /** Name shown in /ready's dependencies. */
   readonly name: string;
+  /** Null for a store that does not outlive its node (memory): nothing to recover after a crash. */
+  readonly outbox: Outbox | null;
   /** Connects; called once before the node serves. */
   start(): Promise<void>;
   healthy(): Promise<boolean>;

@@ -1,0 +1,221 @@
+/**
+ * What follows a stored message or membership change: live delivery and its
+ * record in the message log (Kafka in a fleet). The sender's ack waits only
+ * for the store; these follow on their own, so an outage of Kafka or a slow
+ * peer costs neither an ack nor a record.
+ *
+ *   d:<a>:<b>  to both users' devices (the sending device only moves on in
+ *              the log) and a record on the messages topic;
+ *   g:<group>  one record on the group topic, which is also the live fan-out;
+ *   m:<group>  the same, for a membership change.
+ *
+ * With a store that keeps an outbox (Redis), each entry was written to this
+ * node's outbox in the same step as to its log and is removed once both
+ * follow-ups are done. One sweep timer then finds what this node lost track
+ * of (an append whose reply was lost, a record Kafka refused, entries left
+ * from an earlier life of this node id) and drives it again, and adopts the
+ * outbox of a node that stopped renewing its claim: a node that dies right
+ * after the ack leaves nothing undelivered. Driving an entry twice is
+ * harmless: each socket takes each position once (log-order.ts), and the
+ * message log's readers key records by log and position.
+ */
+import type { Bus } from '../bus/bus.ts';
+import { errorText, type Logger } from '../observability/logger.ts';
+import { encodeLogged } from '../protocol/encode.ts';
+import type { MessageFrame } from '../protocol/frames.ts';
+import type { LogEntry, Outbox, OutboxItem, Store } from '../store/store.ts';
+import type { Router } from './router.ts';
+
+export interface DispatcherOptions {
+  nodeId: string;
+  /** How often the outbox is swept. */
+  sweepIntervalMs: number;
+  /** Outbox items older than this, and not in hand, are driven again. */
+  staleAfterMs: number;
+  /** A node's claim on its outbox lasts this long unless renewed; then another node adopts it. */
+  claimTtlMs: number;
+}
+
+export const DISPATCH_DEFAULTS = { sweepIntervalMs: 2_000, staleAfterMs: 5_000, claimTtlMs: 10_000 } as const;
+
+/** Items read from an outbox per page, and pages per owner and sweep at most. */
+const SWEEP_BATCH = 500;
+const SWEEP_PAGES = 20;
+/** Ids remembered as delivered live while their record waits for Kafka; beyond this, live runs again. */
+const MAX_LIVE_DONE = 100_000;
+
+export class Dispatcher {
+  private readonly bus: Bus;
+  private readonly router: Router;
+  private readonly log: Logger;
+  private readonly outbox: Outbox | null;
+  private readonly options: DispatcherOptions;
+  /** Outbox items being driven now, by `<owner> <id>`: a sweep leaves them alone. */
+  private readonly inHand = new Set<string>();
+  /** Items delivered live whose record failed: the sweep sends only the record. */
+  private readonly liveDone = new Set<string>();
+  /** Done items per owner, removed from the store in one call per turn. */
+  private readonly done = new Map<string, string[]>();
+  private removing = false;
+  private sweeper: NodeJS.Timeout | null = null;
+  private sweeping = false;
+
+  constructor(store: Store, bus: Bus, router: Router, log: Logger, options: DispatcherOptions) {
+    this.bus = bus;
+    this.router = router;
+    this.log = log;
+    this.outbox = store.outbox;
+    this.options = options;
+  }
+
+  /** Starts the outbox sweep (stores without an outbox need none). */
+  start(): void {
+    if (this.outbox === null || this.sweeper !== null) return;
+    this.sweeper = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
+    this.sweeper.unref();
+    void this.sweep();
+  }
+
+  close(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  /** Starts the follow-ups of an entry just stored (with its outbox id, if it has one). Never throws, never waits. */
+  dispatch(logId: string, entry: LogEntry, outboxId?: string): void {
+    if (outboxId === undefined) {
+      void this.followUps(logId, entry, true).catch(() => {});
+      return;
+    }
+    void this.drive(this.options.nodeId, { id: outboxId, log: logId, entry });
+  }
+
+  /**
+   * Delivers a stored private message live again, without a new record: a
+   * sender's retry of it (DUPLICATE_MESSAGE) may follow a send whose node
+   * died before delivering it.
+   */
+  redeliver(logId: string, entry: LogEntry): void {
+    if (logId.startsWith('d:')) void this.live(logId, entry).catch(() => {});
+  }
+
+  /** Resolves true once both follow-ups are done (or under way elsewhere in this node). */
+  private async drive(owner: string, item: OutboxItem): Promise<boolean> {
+    const key = `${owner} ${item.id}`;
+    if (this.inHand.has(key)) return true;
+    this.inHand.add(key);
+    const liveDone = this.liveDone.delete(key);
+    try {
+      const record = await this.followUps(item.log, item.entry, !liveDone);
+      if (record === 'failed') {
+        // Left in the outbox: the sweep sends the record once Kafka takes it again.
+        if (this.liveDone.size < MAX_LIVE_DONE) this.liveDone.add(key);
+        return false;
+      }
+      this.markDone(owner, item.id);
+      return true;
+    } finally {
+      this.inHand.delete(key);
+    }
+  }
+
+  /** Live delivery (unless done already) and the record; resolves 'failed' when Kafka did not take the record. */
+  private async followUps(logId: string, entry: LogEntry, withLive: boolean): Promise<'sent' | 'failed'> {
+    const live = withLive ? this.live(logId, entry).catch((err: unknown) => {
+      this.log.warn('live_delivery_failed', { log: logId, pos: entry.pos, error: errorText(err) });
+    }) : undefined;
+    try {
+      await this.record(logId, entry);
+      return 'sent';
+    } catch (err) {
+      this.log.debug('record_failed', { log: logId, pos: entry.pos, error: errorText(err) });
+      return 'failed';
+    } finally {
+      await live;
+    }
+  }
+
+  private async live(logId: string, entry: LogEntry): Promise<void> {
+    if (!logId.startsWith('d:')) return; // group logs go live through their record
+    const frame = entry.frame as MessageFrame;
+    const text = encodeLogged(frame);
+    const { sender_id: senderId, recipient_id: recipientId } = frame;
+    await Promise.all([
+      this.router.toUser(recipientId, logId, entry, text),
+      // The sender's other devices get a copy (multi-device sync).
+      senderId === recipientId ? 0 : this.router.toUser(senderId, logId, entry, text, entry.senderDevice),
+    ]);
+  }
+
+  private record(logId: string, entry: LogEntry): Promise<void> {
+    const groupId = logId.slice(2);
+    if (logId.startsWith('g:')) return this.bus.publishGroup({ groupId, entry });
+    if (logId.startsWith('m:')) return this.bus.publishGroup({ groupId, log: 'membership', entry });
+    return this.bus.appendPrivate(logId, entry);
+  }
+
+  private markDone(owner: string, id: string): void {
+    const ids = this.done.get(owner);
+    if (ids === undefined) this.done.set(owner, [id]);
+    else ids.push(id);
+    if (!this.removing) {
+      this.removing = true;
+      setImmediate(() => void this.removeDone());
+    }
+  }
+
+  private async removeDone(): Promise<void> {
+    this.removing = false;
+    if (this.done.size === 0) return;
+    const batches = [...this.done];
+    this.done.clear();
+    await Promise.all(batches.map(([owner, ids]) => this.outbox!.remove(owner, ids).catch((err: unknown) => {
+      // Left in the outbox, they are driven again by a sweep: harmless, only late work.
+      this.log.warn('outbox_remove_failed', { owner, items: ids.length, error: errorText(err) });
+    })));
+  }
+
+  /** Renews this node's claim, drives its own stale items, adopts outboxes whose owner stopped renewing. */
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.outbox === null) return;
+    this.sweeping = true;
+    const outbox = this.outbox;
+    const { nodeId, staleAfterMs, claimTtlMs } = this.options;
+    try {
+      if (!(await outbox.claim(nodeId, nodeId, claimTtlMs))) {
+        // Another node took this node for dead and adopted its outbox; it hands it back by retiring it.
+        this.log.warn('outbox_adopted_by_another_node', { node: nodeId });
+      }
+      await this.driveStale(nodeId, staleAfterMs);
+      for (const owner of await outbox.owners()) {
+        if (owner === nodeId || !(await outbox.claim(owner, nodeId, claimTtlMs))) continue;
+        const left = await this.driveStale(owner, 0);
+        if (left === 0 && (await outbox.retire(owner))) this.log.info('outbox_adopted', { owner });
+      }
+    } catch (err) {
+      this.log.warn('outbox_sweep_failed', { error: errorText(err) });
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /**
+   * Drives an outbox's stale items, page by page while every one goes
+   * through (a backlog after an outage drains within a sweep or a few);
+   * resolves with how many it found.
+   */
+  private async driveStale(owner: string, olderThanMs: number): Promise<number> {
+    let found = 0;
+    for (let page = 0; page < SWEEP_PAGES; page++) {
+      const items = (await this.outbox!.stale(owner, olderThanMs, SWEEP_BATCH)).filter((item) => !this.inHand.has(`${owner} ${item.id}`));
+      found += items.length;
+      if (items.length === 0) break;
+      const done = await Promise.all(items.map((item) => this.drive(owner, item)));
+      // Removals of this page must land before the next read, or it would find them again.
+      await this.removeDone();
+      if (done.includes(false) || items.length < SWEEP_BATCH) break;
+    }
+    if (found > 0) this.log.info('outbox_items_driven', { owner, items: found });
+    return found;
+  }
+}
