@@ -84,10 +84,11 @@ describe('a fleet of three gateways', () => {
     const before = await records();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await devices[1]!.send('g-team', `to all ${i}`, 'group')).msgId);
-    expect((await records()) - before).toBe(3);
-    await admin.disconnect();
+    // The ack waits for Redis only; the record follows it.
     const receivers = devices.filter((d) => d !== devices[1]);
     for (const d of receivers) await d.waitFor(ids);
+    expect((await records()) - before).toBe(3);
+    await admin.disconnect();
     // Nothing arrives twice: every device's received map has each id once, and no extra copies were counted.
     for (const d of receivers) expect(d.duplicates).toBe(0);
   });
@@ -103,11 +104,11 @@ describe('a fleet of three gateways', () => {
       (await admin.fetchTopicOffsets(GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
     const before = await records();
     await addMember(fleet.nodes[1]!, 'j-team', 'j-new');
-    expect((await records()) - before).toBe(1);
-    await admin.disconnect();
     const seen = (c: FleetClient, changeType: string, user: string): number =>
       c.others.filter((f) => f.type === 'membership_change' && f.change_type === changeType && f.user_id === user).length;
     await eventually('every member and the joiner got the join', () => [...devices, joiner].every((c) => seen(c, 'join', 'j-new') >= 1));
+    expect((await records()) - before).toBe(1);
+    await admin.disconnect();
 
     const res = await fetch(`${fleet.nodes[2]!.httpUrl}/v1/groups/j-team/members/j-u1`, {
       method: 'DELETE',

@@ -184,7 +184,7 @@ describe('when Redis goes away', () => {
     for (const call of [
       () => store!.append('d:alice:bob', message('m2'), { dedupKey: 'alice:m2' }),
       () => store!.read('d:alice:bob', 0, 10),
-      () => store!.consumeRate('alice', Date.now()),
+      () => store!.cursors('bob', 'phone'),
     ]) {
       const began = Date.now();
       await expect(call()).rejects.toThrow();

@@ -1,7 +1,8 @@
 /**
- * `send_msg`: limits, recipient check, then one append to the conversation
- * log (with dedup and the sequence number, atomically, and the outbox record
- * of what must follow), then the sender's ack. The ack waits for the store
+ * `send_msg`: the content limit, then one atomic step in the store: dedup,
+ * group membership, the sender's rate limit, the append to the conversation
+ * log with its sequence number, and the outbox record of what must follow;
+ * then the sender's ack. The ack waits for the store
  * alone, the source of truth: live delivery and the message-log record
  * follow from there (delivery/dispatcher.ts), so no other dependency can turn
  * a stored message into an error, and every send is answered within the
@@ -55,11 +56,7 @@ export class Messenger {
     }
     const senderId = socket.userId;
     const store = this.store;
-    if (!(await dependency('store', store.consumeRate(senderId, receivedAt)))) throw new GatewayError(ErrorCode.RATE_LIMIT_EXCEEDED);
     const isGroup = msg.recipient_type === 'group';
-    if (isGroup && !(await dependency('store', store.isMember(msg.recipient_id, senderId)))) {
-      throw new GatewayError(ErrorCode.INVALID_RECIPIENT, `group ${msg.recipient_id} not found or sender is not a member`);
-    }
     const frame: MessageFrame = {
       type: 'message',
       msg_id: msg.msg_id,
@@ -77,7 +74,12 @@ export class Messenger {
       senderDevice: socket.deviceId,
       participants: isGroup ? undefined : [senderId, msg.recipient_id],
       outbox: true,
+      sender: isGroup ? { userId: senderId, now: receivedAt, mustBeMemberOf: msg.recipient_id } : { userId: senderId, now: receivedAt },
     }));
+    if (result.status === 'refused') {
+      if (result.reason === 'rate_limited') throw new GatewayError(ErrorCode.RATE_LIMIT_EXCEEDED);
+      throw new GatewayError(ErrorCode.INVALID_RECIPIENT, `group ${msg.recipient_id} not found or sender is not a member`);
+    }
     if (result.status === 'duplicate') {
       if (!isGroup) void this.redeliver(logId, result.pos, msg.msg_id, senderId);
       const err = new GatewayError(ErrorCode.DUPLICATE_MESSAGE, `message ${msg.msg_id} was already accepted`);

@@ -53,7 +53,7 @@ export class Pusher {
       dedupKey: `push:${req.senderId}:${req.msgId}`,
       ...(req.deviceId === '' ? {} : { targetDevice: req.deviceId }),
     });
-    if (result.status === 'duplicate') {
+    if (result.status !== 'appended') {
       // A retried push: already stored (and delivered if it could be); report presence only.
       return (await this.control.status(req.userId, req.deviceId)).length > 0 ? 'delivered' : 'offline';
     }

@@ -75,6 +75,13 @@ export class MemoryStore implements Store {
       const seen = this.dedup.get(options.dedupKey, now);
       if (seen !== null) return { status: 'duplicate', pos: seen };
     }
+    const sender = options.sender;
+    if (sender !== undefined) {
+      if (sender.mustBeMemberOf !== undefined && !this.members.get(sender.mustBeMemberOf)?.has(sender.userId)) {
+        return { status: 'refused', reason: 'not_member' };
+      }
+      if (!this.takeToken(sender.userId, sender.now)) return { status: 'refused', reason: 'rate_limited' };
+    }
     let log = this.logs.get(logId);
     if (log === undefined) {
       log = { entries: [], head: 0, lastPos: 0 };
@@ -187,7 +194,7 @@ export class MemoryStore implements Store {
     return this.members.size;
   }
 
-  async consumeRate(userId: string, now: number): Promise<boolean> {
+  private takeToken(userId: string, now: number): boolean {
     // Token bucket: `limit` tokens, refilled evenly over the window.
     const { limit, windowMs } = this.rate;
     const bucket = this.buckets.get(userId);

@@ -127,6 +127,26 @@ local function stored_at(entry)
   return tonumber(string.match(entry, '^%d+ (%d+)'))
 end
 
+-- A token bucket of \`limit\` tokens refilled evenly over the window, as
+-- MemoryStore's. Nodes' clocks differ a little: time never runs backwards
+-- for a bucket, so a node behind cannot refill it twice. Returns 1 when allowed.
+local function consume_rate(key, limit, window, now)
+  local bucket = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens, at = limit, now
+  if bucket[1] then
+    at = math.max(now, tonumber(bucket[2]))
+    tokens = math.min(limit, tonumber(bucket[1]) + (at - tonumber(bucket[2])) * limit / window)
+  end
+  local allowed = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  end
+  redis.call('HSET', key, 'tokens', string.format('%.17g', tokens), 'at', string.format('%d', at))
+  redis.call('PEXPIRE', key, window)
+  return allowed
+end
+
 -- Drops entries stored before cutoff; returns the oldest entry left, or false.
 local function trim_aged(log, cutoff)
   local head = redis.call('LINDEX', log, 0)
@@ -148,12 +168,17 @@ end
 `;
 
 /**
- * KEYS: log, seq, dedup, msg index, outbox stream, outboxes set, then the
+ * KEYS: log, seq, dedup, msg index, outbox stream, outboxes set, members of
+ *       the group the sender must be in, sender's rate bucket, then the
  *       participants' convs sets.
  * ARGV: maxEntries, maxAgeMs, logTtlMs, dedupTtlMs (0: no dedup), idleTtlMs,
  *       logId, senderId ('' for frames other than messages), senderDevice,
- *       targetDevice, frame JSON, outbox owner ('' for none).
- * Returns {1, pos, storedAt, outbox id or ''} or {0, original pos} for a duplicate.
+ *       targetDevice, frame JSON, outbox owner ('' for none), rate limit
+ *       ('' to count none), rate window, now (sender's node), member to
+ *       check ('' for none).
+ * Returns {1, pos, storedAt, outbox id or ''}, {0, original pos} for a
+ * duplicate, {2} when the sender is not a member, {3} when over the rate.
+ * Dedup comes first: a retry is answered without counting against the rate.
  */
 const APPEND = `${LUA_PRELUDE}
 local max_entries, max_age, log_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -163,6 +188,8 @@ if dedup_ttl > 0 then
   local seen = redis.call('GET', KEYS[3])
   if seen then return {0, tonumber(seen)} end
 end
+if ARGV[15] ~= '' and redis.call('HEXISTS', KEYS[7], ARGV[15]) == 0 then return {2} end
+if ARGV[12] ~= '' and consume_rate(KEYS[8], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])) == 0 then return {3} end
 local pos = redis.call('INCR', KEYS[2])
 local now = now_ms()
 local item = string.format('%d %d %s %s ', pos, now, ARGV[8], ARGV[9]) .. ARGV[10]
@@ -179,7 +206,7 @@ if ARGV[11] ~= '' then
   outbox_id = redis.call('XADD', KEYS[5], '*', 'l', log_id, 'e', item)
   redis.call('SADD', KEYS[6], ARGV[11])
 end
-for i = 7, #KEYS do
+for i = 9, #KEYS do
   redis.call('SADD', KEYS[i], log_id)
   redis.call('PEXPIRE', KEYS[i], idle_ttl)
 end
@@ -280,30 +307,6 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[2]) en
 return 1
 `;
 
-/**
- * KEYS: bucket. ARGV: limit, windowMs, now. A token bucket of \`limit\` tokens
- * refilled evenly over the window, as MemoryStore.consumeRate. Nodes' clocks
- * differ a little: time never runs backwards for a bucket, so a node behind
- * cannot refill it twice. Returns 1 when allowed.
- */
-const CONSUME_RATE = `
-local limit, window, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = limit, now
-if bucket[1] then
-  at = math.max(now, tonumber(bucket[2]))
-  tokens = math.min(limit, tonumber(bucket[1]) + (at - tonumber(bucket[2])) * limit / window)
-end
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', string.format('%d', at))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return allowed
-`;
-
 const SCRIPTS = {
   imAppend: APPEND,
   imRead: READ,
@@ -311,7 +314,6 @@ const SCRIPTS = {
   imAdvanceCursor: ADVANCE_CURSOR,
   imAddMember: ADD_MEMBER,
   imRemoveMember: REMOVE_MEMBER,
-  imConsumeRate: CONSUME_RATE,
   imOutboxStale: OUTBOX_STALE,
   imOutboxClaim: OUTBOX_CLAIM,
   imOutboxRetire: OUTBOX_RETIRE,
@@ -321,13 +323,12 @@ type Arg = string | number;
 
 /** The scripts as defineCommand adds them (the key count comes first). */
 interface ScriptCommands {
-  imAppend(numKeys: number, ...args: Arg[]): Promise<[0, number] | [1, number, number, string]>;
+  imAppend(numKeys: number, ...args: Arg[]): Promise<[0, number] | [1, number, number, string] | [2] | [3]>;
   imRead(numKeys: number, ...args: Arg[]): Promise<[number, number, string[]]>;
   imFindMessage(numKeys: number, ...args: Arg[]): Promise<string[]>;
   imAdvanceCursor(numKeys: number, ...args: Arg[]): Promise<null>;
   imAddMember(numKeys: number, ...args: Arg[]): Promise<[number, number, number]>;
   imRemoveMember(numKeys: number, ...args: Arg[]): Promise<number>;
-  imConsumeRate(numKeys: number, ...args: Arg[]): Promise<number>;
   imOutboxStale(numKeys: number, ...args: Arg[]): Promise<Array<[string, string[]]>>;
   imOutboxClaim(numKeys: number, ...args: Arg[]): Promise<number>;
   imOutboxRetire(numKeys: number, ...args: Arg[]): Promise<number>;
@@ -402,10 +403,11 @@ export class RedisStore implements Store, Outbox {
 
   async append(log: string, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
     const p = this.keyPrefix;
-    const { dedupKey, senderDevice, targetDevice, participants = [] } = options;
+    const { dedupKey, senderDevice, targetDevice, participants = [], sender } = options;
     const isMessage = frame.type === 'message';
     const owner = options.outbox === true ? this.nodeId : '';
     if (owner === undefined) throw new Error('RedisStore: an append to the outbox needs the nodeId option');
+    const memberOf = sender?.mustBeMemberOf;
     const keys = [
       `${p}log:${log}`,
       `${p}seq:${log}`,
@@ -413,6 +415,8 @@ export class RedisStore implements Store, Outbox {
       `${p}msg:${isMessage ? frame.msg_id : ''}`,
       `${p}outbox:${owner}`,
       `${p}outboxes`,
+      `${p}members:${memberOf ?? ''}`,
+      `${p}rate:${sender?.userId ?? ''}`,
       ...participants.map((user) => `${p}convs:${user}`),
     ];
     const reply = await this.redis.imAppend(
@@ -429,8 +433,14 @@ export class RedisStore implements Store, Outbox {
       targetDevice ?? '',
       JSON.stringify(frame),
       owner,
+      sender === undefined ? '' : this.rate.limit,
+      Math.ceil(this.rate.windowMs),
+      Math.floor(sender?.now ?? 0),
+      memberOf === undefined ? '' : sender!.userId,
     );
     if (reply[0] === 0) return { status: 'duplicate', pos: reply[1] };
+    if (reply[0] === 2) return { status: 'refused', reason: 'not_member' };
+    if (reply[0] === 3) return { status: 'refused', reason: 'rate_limited' };
     const [, pos, storedAt, outboxId] = reply;
     if (isMessage && numbersMessages(log)) frame.sequence_number = pos;
     const entry: LogEntry = { pos, frame, storedAt };
@@ -560,12 +570,6 @@ export class RedisStore implements Store, Outbox {
 
   async groupCount(): Promise<number> {
     return this.redis.scard(`${this.keyPrefix}groupset`);
-  }
-
-  async consumeRate(userId: string, now: number): Promise<boolean> {
-    const { limit, windowMs } = this.rate;
-    const allowed = await this.redis.imConsumeRate(1, `${this.keyPrefix}rate:${userId}`, limit, Math.ceil(windowMs), Math.floor(now));
-    return allowed === 1;
   }
 
   async close(): Promise<void> {

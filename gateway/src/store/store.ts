@@ -50,11 +50,18 @@ export interface AppendOptions {
    * crash of this node (stores without an outbox ignore it).
    */
   outbox?: boolean;
+  /**
+   * The sending user, checked in the same atomic step, after dedup (so a
+   * retry costs nothing): the message counts against the user's rate limit
+   * at `now`, and with `mustBeMemberOf` the user must be in that group.
+   */
+  sender?: { userId: string; now: number; mustBeMemberOf?: string };
 }
 
 export type AppendResult =
   | { status: 'appended'; entry: LogEntry; /** Its outbox record, when one was asked for and the store keeps one. */ outboxId?: string }
-  | { status: 'duplicate'; pos: number };
+  | { status: 'duplicate'; pos: number }
+  | { status: 'refused'; reason: 'rate_limited' | 'not_member' };
 
 /** An entry whose follow-ups (live delivery, message-log record) are not known to be done. */
 export interface OutboxItem {
@@ -159,9 +166,6 @@ export interface Store {
   /** The user's groups, each with the log positions at which the user joined. */
   userGroups(userId: string): Promise<Map<string, GroupFloors>>;
   groupCount(): Promise<number>;
-
-  /** Counts one message against the user's rate limit; false when over it. */
-  consumeRate(userId: string, now: number): Promise<boolean>;
 
   close(): Promise<void>;
 }

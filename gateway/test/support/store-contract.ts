@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MembershipChangeFrame, MessageFrame } from '../../src/protocol/frames.ts';
-import { privateLog, type GroupFloors, type MessageLocation, type RateLimit, type Retention, type Store } from '../../src/store/store.ts';
+import { privateLog, type AppendResult, type GroupFloors, type MessageLocation, type RateLimit, type Retention, type Store } from '../../src/store/store.ts';
 
 export interface StoreSettings {
   retention: Retention;
@@ -280,28 +280,52 @@ export function storeContract(name: string, open: OpenStore): void {
       expect((await store.userGroups('bob')).get('team')).toEqual({ messages: 1, membership: 3 });
     });
 
-    it('limits a user to the configured messages per window, refilling over time', async () => {
+    /** A send as the gateway makes it: rate and membership checked in the append itself. */
+    const send = (store: Store, sender: string, at: number, msgId: string, group?: string): Promise<AppendResult> =>
+      store.append(group === undefined ? privateLog(sender, 'zed') : `g:${group}`, message(msgId, sender, group ?? 'zed'), {
+        dedupKey: `${sender}:${msgId}`,
+        sender: group === undefined ? { userId: sender, now: at } : { userId: sender, now: at, mustBeMemberOf: group },
+      });
+    const statuses = (results: AppendResult[]): string[] => results.map((r) => (r.status === 'refused' ? r.reason : r.status));
+
+    it('limits a user to the configured messages per window, refilling over time; a retry costs nothing', async () => {
       const store = await make(settings({ limit: 2 }));
       const t = 1_000_000;
-      expect(await store.consumeRate('alice', t)).toBe(true);
-      expect(await store.consumeRate('alice', t)).toBe(true);
-      expect(await store.consumeRate('alice', t)).toBe(false);
-      expect(await store.consumeRate('bob', t)).toBe(true);
-      expect(await store.consumeRate('alice', t + 30_000)).toBe(true);
-      expect(await store.consumeRate('alice', t + 30_000)).toBe(false);
+      expect(statuses([
+        await send(store, 'alice', t, 'a1'),
+        await send(store, 'alice', t, 'a1'),
+        await send(store, 'alice', t, 'a2'),
+        await send(store, 'alice', t, 'a3'),
+        await send(store, 'bob', t, 'b1'),
+        await send(store, 'alice', t + 30_000, 'a4'),
+        await send(store, 'alice', t + 30_000, 'a5'),
+      ])).toEqual(['appended', 'duplicate', 'appended', 'rate_limited', 'appended', 'appended', 'rate_limited']);
+      // Refused sends store nothing and take no position.
+      expect((await store.read(privateLog('alice', 'zed'), 0, 10)).entries.map((e) => e.pos)).toEqual([1, 2, 3]);
+    });
+
+    it('takes a group message only from a member, without counting a refusal against the rate', async () => {
+      const store = await make(settings({ limit: 1 }));
+      await store.addMember('team', 'alice');
+      const t = 1_500_000;
+      expect(statuses([await send(store, 'mallory', t, 'x1', 'team'), await send(store, 'mallory', t, 'x2', 'team')])).toEqual(['not_member', 'not_member']);
+      expect(statuses([await send(store, 'alice', t, 'a1', 'team')])).toEqual(['appended']);
+      expect((await store.lastPositions(['g:team']))[0]).toBe(1);
     });
 
     it('shares one rate limit between the nodes of a fleet', async () => {
       const a = await make(settings({ limit: 3 }));
       const b = await make(settings({ limit: 3 }), a);
       const t = 2_000_000;
-      expect(await a.consumeRate('alice', t)).toBe(true);
-      expect(await b.consumeRate('alice', t)).toBe(true);
-      expect(await a.consumeRate('alice', t)).toBe(true);
-      expect(await b.consumeRate('alice', t)).toBe(false);
-      expect(await a.consumeRate('alice', t)).toBe(false);
-      // A node whose clock lags does not refill the bucket again.
-      expect(await b.consumeRate('alice', t - 30_000)).toBe(false);
+      expect(statuses([
+        await send(a, 'alice', t, 'm1'),
+        await send(b, 'alice', t, 'm2'),
+        await send(a, 'alice', t, 'm3'),
+        await send(b, 'alice', t, 'm4'),
+        await send(a, 'alice', t, 'm5'),
+        // A node whose clock lags does not refill the bucket again.
+        await send(b, 'alice', t - 30_000, 'm6'),
+      ])).toEqual(['appended', 'appended', 'appended', 'rate_limited', 'rate_limited', 'rate_limited']);
     });
 
     it('shares logs, cursors and groups between the nodes of a fleet', async () => {
