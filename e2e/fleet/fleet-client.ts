@@ -26,6 +26,15 @@ export class FleetClient {
   readonly closeCodes: number[] = [];
   /** Copies of a message that arrived again after it was acked (at-least-once). */
   duplicates = 0;
+  /**
+   * First receipts that did not follow the conversation's previous one
+   * (`<log> <last> -> <seq>`): a device that never sends in a conversation
+   * must see its sequence numbers contiguous, across reconnects too.
+   */
+  readonly outOfOrder: string[] = [];
+  private readonly lastSeq = new Map<string, number>();
+  /** Every attempt of a send and when (if ever) it was answered, for the answer-time bound. */
+  readonly attempts: Array<{ msgId: string; sentAt: number; answeredAt: number | null; answer: string }> = [];
   readonly others: Frame[] = [];
   connectedTo = '';
   private readonly pending = new Map<string, (frame: Frame) => void>();
@@ -50,8 +59,8 @@ export class FleetClient {
         await this.open(url);
         return;
       } catch (err) {
-        // A refusal with a 4xxx code (auth, device limit) is final; anything else is worth retrying.
-        if (attempt > 50 || /closed 40\d\d/.test((err as Error).message)) throw err;
+        // A refusal for auth or the device limit (4001-4005) is final; anything else (a dependency down: 4012) is worth retrying.
+        if (attempt > 50 || /closed 400[1-5]/.test((err as Error).message)) throw err;
         await sleep(Math.min(100 * (attempt + 1), 500));
       }
     }
@@ -87,8 +96,12 @@ export class FleetClient {
   private onFrame(ws: WebSocket, frame: Frame): void {
     if (frame.type === 'message') {
       const id = frame.msg_id as string;
-      if (!this.received.has(id)) this.received.set(id, frame);
-      else this.duplicates++;
+      if (!this.received.has(id)) {
+        this.received.set(id, frame);
+        this.checkOrder(frame);
+      } else {
+        this.duplicates++;
+      }
       ws.send(JSON.stringify({ type: 'ack', msg_id: id, status: 'received' }));
     } else if ((frame.type === 'ack' || frame.type === 'error') && typeof frame.msg_id === 'string' && this.pending.has(frame.msg_id)) {
       this.pending.get(frame.msg_id)!(frame);
@@ -96,6 +109,20 @@ export class FleetClient {
       this.others.push(frame);
     }
     for (const wake of this.waiters) wake();
+  }
+
+  private checkOrder(frame: Frame): void {
+    const [sender, recipient] = [frame.sender_id as string, frame.recipient_id as string];
+    const log = frame.recipient_type === 'group' ? `g:${recipient}` : `d:${[sender, recipient].sort().join(':')}`;
+    const seq = frame.sequence_number as number;
+    const last = this.lastSeq.get(log);
+    if (last !== undefined && seq !== last + 1) this.outOfOrder.push(`${log} ${last} -> ${seq}`);
+    this.lastSeq.set(log, seq);
+  }
+
+  /** Drops the connection abruptly, as a lost network would; the client reconnects by itself. */
+  drop(): void {
+    this.ws?.terminate();
   }
 
   private onClose(code: number): void {
@@ -110,7 +137,7 @@ export class FleetClient {
    * Sends until acked (or refused as a duplicate, which means an earlier try
    * was stored); resolves with the sequence number.
    */
-  async send(to: string, content: string, recipientType: 'user' | 'group' = 'user', timeoutMs = 30_000): Promise<{ msgId: string; seq: number }> {
+  async send(to: string, content: string, recipientType: 'user' | 'group' = 'user', timeoutMs = 30_000, answerWaitMs = 2000): Promise<{ msgId: string; seq: number }> {
     const msgId = `${this.userId}-${this.deviceId}-${Date.now()}-${++this.counter}`;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -120,22 +147,45 @@ export class FleetClient {
         continue;
       }
       const answer = new Promise<Frame | null>((resolve) => {
-        const timer = setTimeout(() => resolve(null), 2000);
+        const timer = setTimeout(() => resolve(null), answerWaitMs);
         this.pending.set(msgId, (frame) => {
           clearTimeout(timer);
           resolve(frame);
         });
       });
+      const attempt = { msgId, sentAt: Date.now(), answeredAt: null as number | null, answer: '' };
+      this.attempts.push(attempt);
       ws.send(JSON.stringify({ type: 'send_msg', msg_id: msgId, recipient_id: to, recipient_type: recipientType, content }));
       const frame = await answer;
       this.pending.delete(msgId);
       if (frame === null) continue;
+      attempt.answeredAt = Date.now();
+      attempt.answer = frame.type === 'ack' ? 'ack' : String(frame.error_code);
       if (frame.type === 'ack') return { msgId, seq: frame.sequence_number as number };
       if (frame.error_code === 'DUPLICATE_MESSAGE') return { msgId, seq: frame.sequence_number as number };
       if (!RETRIABLE.has(frame.error_code as string)) throw new Error(`send refused: ${JSON.stringify(frame)}`);
       await sleep(100);
     }
     throw new Error(`${msgId} not acked within ${timeoutMs} ms`);
+  }
+
+  /** Sends one send_msg with a msg_id of the caller's (a retry) and resolves with the answer, ack or error. */
+  async resend(msgId: string, to: string, content: string, timeoutMs = 5000): Promise<Frame> {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) throw new Error('not connected');
+    const answer = new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to ${msgId} within ${timeoutMs} ms`)), timeoutMs);
+      this.pending.set(msgId, (frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      });
+    });
+    ws.send(JSON.stringify({ type: 'send_msg', msg_id: msgId, recipient_id: to, recipient_type: 'user', content }));
+    try {
+      return await answer;
+    } finally {
+      this.pending.delete(msgId);
+    }
   }
 
   /** Waits until every id was received. */

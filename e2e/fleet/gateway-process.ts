@@ -94,6 +94,15 @@ export class GatewayProcess {
     this.child = null;
   }
 
+  /** SIGSTOP: a node that hangs (its sockets stay open, nothing is answered) until resume(). */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** SIGTERM: a graceful shutdown; resolves with the exit code. */
   async terminate(): Promise<number | null> {
     if (this.child === null) return null;
