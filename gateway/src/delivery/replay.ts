@@ -8,7 +8,8 @@
  * so the socket sees each log in order.
  */
 import type { ClientSocket } from '../connections/client-socket.ts';
-import { encodeError, encodeLogged } from '../protocol/encode.ts';
+import type { Logger } from '../observability/logger.ts';
+import { encodeError, encodeStored } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { groupLog, membershipLog, notificationLog, pushLog, type LogEntry, type Store } from '../store/store.ts';
 import { visibleTo, type LocalDelivery } from './local-delivery.ts';
@@ -29,12 +30,14 @@ export class Replayer {
   private readonly delivery: LocalDelivery;
   private readonly batch: number;
   private readonly maxBuffered: number;
+  private readonly log: Logger;
 
-  constructor(store: Store, delivery: LocalDelivery, batch: number, maxBufferedBytes: number) {
+  constructor(store: Store, delivery: LocalDelivery, batch: number, maxBufferedBytes: number, log: Logger) {
     this.store = store;
     this.delivery = delivery;
     this.batch = batch;
     this.maxBuffered = maxBufferedBytes;
+    this.log = log;
   }
 
   /** Replays everything pending for the socket, then flushes what arrived live meanwhile. */
@@ -98,8 +101,14 @@ export class Replayer {
       next.after = entry.pos;
       sentUpTo.set(next.log, entry.pos);
       if (visibleTo(entry, socket.userId, socket.deviceId)) {
-        if (!this.delivery.write(socket, next.log, entry, encodeLogged(entry.frame))) return;
-        if (socket.bufferedAmount > this.maxBuffered / 2) await drained(socket);
+        const text = encodeStored(entry.frame);
+        if (text === undefined) {
+          // Skipped, not retried: every later connect would stop at the same entry.
+          this.log.warn('entry_not_encodable', { log: next.log, pos: entry.pos });
+        } else {
+          if (!this.delivery.write(socket, next.log, entry, text)) return;
+          if (socket.bufferedAmount > this.maxBuffered / 2) await drained(socket);
+        }
       }
       if (next.index === next.page.length) await this.nextPage(socket, next, false);
     }

@@ -11,6 +11,7 @@ import type { GatewayMetrics } from '../observability/metrics.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { AckStatus, MessageFrame, SendMsgFrame } from '../protocol/frames.ts';
 import { encodeLogged } from '../protocol/encode.ts';
+import { messageBytes } from '../protocol/validate.ts';
 import { groupLog, privateLog, type LogEntry, type Store } from '../store/store.ts';
 import { dependency } from './dependency.ts';
 
@@ -52,8 +53,8 @@ export class Messenger {
    * sequence number, so it learns the message was kept.
    */
   async send(socket: ClientSocket, msg: SendMsgFrame, receivedAt: number): Promise<Accepted> {
-    if (Buffer.byteLength(msg.content, 'utf8') > this.limits.maxContentBytes) {
-      throw new GatewayError(ErrorCode.MESSAGE_TOO_LARGE, `content exceeds ${this.limits.maxContentBytes} bytes`);
+    if (messageBytes(msg) > this.limits.maxContentBytes) {
+      throw new GatewayError(ErrorCode.MESSAGE_TOO_LARGE, `content and metadata exceed ${this.limits.maxContentBytes} bytes`);
     }
     const senderId = socket.userId;
     const store = this.store;
