@@ -83,7 +83,7 @@ export const VARIABLES = [
   ['RATE_LIMIT_WINDOW_MS', '60000', 'Rate-limit window'],
   ['RATE_LIMIT_MAX_VIOLATIONS', '10', 'Rejected sends within one window before the socket is closed'],
   ['SEND_BUFFER_MAX_BYTES', '1048576', 'Unsent bytes queued for one socket (deliveries and every reply) before it is closed as a slow consumer'],
-  ['MAX_FRAMES_PER_SECOND', '1000', 'Frames of any type one socket may send within a second; past it `RATE_LIMIT_EXCEEDED` and close 4008'],
+  ['MAX_FRAMES_PER_SECOND', '10000', 'Frames of any type one socket may send within a second; past it `RATE_LIMIT_EXCEEDED` and close 4008'],
   ['HEARTBEAT_TIMEOUT_MS', '90000', 'Silence after which a socket gets `HEARTBEAT_TIMEOUT` and is closed'],
   ['LOG_RETENTION_COUNT', '10000', 'Messages kept per conversation for offline delivery'],
   ['LOG_RETENTION_MS', '604800000', 'Age after which messages leave the conversation logs (7 days)'],
@@ -142,7 +142,7 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
       rateLimitWindowMs: read.int('RATE_LIMIT_WINDOW_MS', 60_000, 1),
       rateLimitMaxViolations: read.int('RATE_LIMIT_MAX_VIOLATIONS', 10, 1),
       sendBufferMaxBytes: read.int('SEND_BUFFER_MAX_BYTES', 1_048_576, 1024),
-      maxFramesPerSecond: read.int('MAX_FRAMES_PER_SECOND', 1000, 1),
+      maxFramesPerSecond: read.int('MAX_FRAMES_PER_SECOND', 10_000, 1),
     },
     heartbeatTimeoutMs: read.int('HEARTBEAT_TIMEOUT_MS', 90_000, 100),
     retention: {
