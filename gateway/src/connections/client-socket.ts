@@ -67,11 +67,11 @@ export class ClientSocket extends WebSocket {
       owner.onSlowConsumer(this);
       return false;
     }
-    this.write(text);
+    this.writeFrame(text);
     return true;
   }
 
-  private write(text: string | Buffer): void {
+  private writeFrame(text: string | Buffer): void {
     if (!this.corked) corkUntilTurnEnds(this);
     this.send(text, { binary: false });
   }
@@ -80,7 +80,7 @@ export class ClientSocket extends WebSocket {
   closeWith(code: number, reason: string, errorFrame?: string): void {
     if (this.closingByServer) return;
     // The last frame goes out past the cap: one bounded frame tells the client why.
-    if (errorFrame !== undefined && this.readyState === WebSocket.OPEN) this.write(errorFrame);
+    if (errorFrame !== undefined && this.readyState === WebSocket.OPEN) this.writeFrame(errorFrame);
     this.closingByServer = true;
     // A socket refused before it was set up is still paused; it must read the close reply.
     if (this.isPaused) this.resume();
