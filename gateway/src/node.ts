@@ -8,6 +8,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
+import { SocketTokens } from './auth/socket-tokens.ts';
 import { TokenVerifier } from './auth/verifier.ts';
 import type { Bus } from './bus/bus.ts';
 import type { GatewayConfig } from './config/config.ts';
@@ -100,8 +101,10 @@ export class GatewayNode {
       maxBufferedBytes: limits.sendBufferMaxBytes,
       settleAfterMs: this.peers === null ? 0 : SETTLE_AFTER_MS,
     });
+    const verifier = new TokenVerifier(config.jwt);
+    const tokens = new SocketTokens(verifier, this.metrics);
 
-    bus.onGroupEvent(new GroupFanout(store, delivery, this.retries).onEvent);
+    bus.onGroupEvent(new GroupFanout(store, delivery, this.retries, this.log).onEvent);
 
     this.ws = new WsServer(
       {
@@ -110,21 +113,29 @@ export class GatewayNode {
         maxConnections: limits.maxConnections,
         maxDevicesPerUser: limits.maxDevicesPerUser,
         maxFrameBytes: limits.maxFrameBytes,
+        sendBufferMaxBytes: limits.sendBufferMaxBytes,
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
         allowedOrigins: config.allowedOrigins,
       },
       {
-        verifier: new TokenVerifier(config.jwt),
+        verifier,
+        tokens,
         hub: this.hub,
         registry,
         control,
-        router: new FrameRouter(messenger, receipts, this.metrics, this.log, limits),
+        router: new FrameRouter(messenger, receipts, tokens, this.metrics, this.log, limits),
         replayer,
         metrics: this.metrics,
         log: this.log,
       },
     );
-    this.grpc = new GrpcServer({ pusher: new Pusher(store, router, control, this.metrics), control, local: delivery, log: this.log });
+    this.grpc = new GrpcServer({
+      maxContentBytes: limits.maxContentBytes,
+      pusher: new Pusher(store, router, control, this.metrics),
+      control,
+      local: delivery,
+      log: this.log,
+    });
 
     const app = createHttpApp({
       readiness: () => this.readiness(),

@@ -37,7 +37,7 @@ describe('group fan-out', () => {
       },
     } as unknown as LocalDelivery;
     const retries = new RetryQueue({ maxItems: 10, maxAgeMs: 1000, baseDelayMs: 10, maxDelayMs: 10 }, createLogger('error'));
-    const fanout = new GroupFanout(store, local, retries, SLICE);
+    const fanout = new GroupFanout(store, local, retries, createLogger('error'), SLICE);
 
     fanout.onEvent({ groupId: 'big', entry: entry(1) });
     fanout.onEvent({ groupId: 'big', entry: entry(2) });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseClientFrame } from '../src/protocol/validate.ts';
+import { messageBytes, parseClientFrame, plausibleClientTime, type SendMsgFrame } from '../src/protocol/validate.ts';
 
 describe('client frame validation', () => {
   it('accepts the spec’s send_msg, ack and heartbeat frames', () => {
@@ -28,5 +28,33 @@ describe('client frame validation', () => {
     expect(parseClientFrame('{"type":7}')).toMatchObject({ ok: false, problem: 'field "type" must be a string' });
     expect(parseClientFrame('null')).toMatchObject({ ok: false, problem: 'frame must be a JSON object' });
     expect(parseClientFrame(`{"type":"ack","msg_id":"${'x'.repeat(129)}","status":"read"}`)).toMatchObject({ ok: false, problem: expect.stringMatching(/msg_id/) });
+  });
+
+  it('bounds metadata by depth and entries, and counts it with content in messageBytes', () => {
+    const send = (metadata: unknown): string => JSON.stringify({ type: 'send_msg', msg_id: 'm', recipient_id: 'b', recipient_type: 'user', content: 'ab', metadata });
+    let deep: unknown = 1;
+    for (let i = 0; i < 8; i++) deep = [deep];
+    expect(parseClientFrame(send({ a: deep }))).toMatchObject({ ok: false, problem: 'field "metadata" must not nest deeper than 8 levels' });
+    expect(parseClientFrame(send({ a: (deep as unknown[])[0] }))).toMatchObject({ ok: true });
+    expect(parseClientFrame(send({ a: Array(256).fill(0) }))).toMatchObject({ ok: false, problem: expect.stringMatching(/at most 256 keys/) });
+    expect(parseClientFrame(send({ a: Array(255).fill(0) }))).toMatchObject({ ok: true });
+    const parsed = parseClientFrame(send({ note: 'é' }));
+    if (!parsed.ok) throw new Error(parsed.problem);
+    expect(messageBytes(parsed.frame as SendMsgFrame)).toBe(2 + Buffer.byteLength('{"note":"é"}'));
+  });
+
+  it('accepts refresh_token with a token and whole-millisecond timestamps only', () => {
+    expect(parseClientFrame('{"type":"refresh_token","token":"a.b.c"}')).toEqual({ ok: true, frame: { type: 'refresh_token', token: 'a.b.c' } });
+    expect(parseClientFrame('{"type":"refresh_token"}')).toMatchObject({ ok: false, problem: 'missing field "token"' });
+    expect(parseClientFrame('{"type":"heartbeat","timestamp":1e17}')).toMatchObject({ ok: false, problem: expect.stringMatching(/"timestamp"/) });
+    expect(parseClientFrame('{"type":"heartbeat","timestamp":0}')).toMatchObject({ ok: true });
+  });
+
+  it('trusts a client time only within the day before server time', () => {
+    const now = 1_800_000_000_000;
+    expect(plausibleClientTime(now - 1000, now)).toBe(now - 1000);
+    expect(plausibleClientTime(now + 1, now)).toBe(now);
+    expect(plausibleClientTime(now - 86_400_001, now)).toBe(now);
+    expect(plausibleClientTime(undefined, now)).toBe(now);
   });
 });

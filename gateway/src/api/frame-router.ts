@@ -1,8 +1,10 @@
 /**
  * Dispatches one inbound WebSocket frame: parse and validate, then heartbeat,
- * send_msg or ack. Every failure answers with an `error` frame carrying the
- * spec's code; only repeated rate-limit violations close the socket.
+ * send_msg, ack or refresh_token. Every failure answers with an `error` frame
+ * carrying the spec's code; only repeated rate-limit violations and a flood
+ * of frames close the socket.
  */
+import type { SocketTokens } from '../auth/socket-tokens.ts';
 import type { ClientSocket } from '../connections/client-socket.ts';
 import type { Messenger } from '../messaging/messenger.ts';
 import type { Receipts } from '../messaging/receipts.ts';
@@ -15,6 +17,8 @@ import { parseClientFrame } from '../protocol/validate.ts';
 export interface RouterLimits {
   rateLimitWindowMs: number;
   rateLimitMaxViolations: number;
+  /** Frames of any type one socket may send per second (MAX_FRAMES_PER_SECOND). */
+  maxFramesPerSecond: number;
 }
 
 export class FrameRouter {
@@ -23,18 +27,23 @@ export class FrameRouter {
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
   private readonly limits: RouterLimits;
+  private readonly tokens: SocketTokens;
 
-  constructor(messenger: Messenger, receipts: Receipts, metrics: GatewayMetrics, log: Logger, limits: RouterLimits) {
+  constructor(messenger: Messenger, receipts: Receipts, tokens: SocketTokens, metrics: GatewayMetrics, log: Logger, limits: RouterLimits) {
     this.messenger = messenger;
     this.receipts = receipts;
+    this.tokens = tokens;
     this.metrics = metrics;
     this.log = log;
     this.limits = limits;
   }
 
   route(socket: ClientSocket, data: Buffer, isBinary: boolean): void {
+    // Frames still in flight when the gateway closed the socket get no answer and do no work.
+    if (socket.closingByServer) return;
     const now = Date.now();
     socket.lastSeen = now;
+    if (this.flooding(socket, now)) return;
     if (isBinary) {
       socket.sendText(encodeError(ErrorCode.INVALID_MESSAGE_FORMAT, { message: 'binary frames are not supported; send JSON text' }, now));
       return;
@@ -58,7 +67,32 @@ export class FrameRouter {
       case 'ack':
         this.receipts.acknowledge(socket, frame).catch((err: unknown) => this.fail(socket, err, frame.msg_id));
         return;
+      case 'refresh_token':
+        this.tokens.refresh(socket, frame.token).catch((err: unknown) => {
+          this.log.error('token_refresh_failed', { user_id: socket.userId, error: errorText(err) });
+        });
+        return;
     }
+  }
+
+  /**
+   * Counts the frame in the socket's one-second window. Past the limit the
+   * socket gets RATE_LIMIT_EXCEEDED and is closed: every frame costs a parse
+   * and most a reply or a store call, so a flood of cheap ones (50,000
+   * heartbeats in 0.2 s) would otherwise take the event loop from every
+   * other socket. Counters on the socket, no timer.
+   */
+  private flooding(socket: ClientSocket, now: number): boolean {
+    if (now - socket.framesSince >= 1000) {
+      socket.framesSince = now;
+      socket.frames = 0;
+    }
+    if (++socket.frames <= this.limits.maxFramesPerSecond) return false;
+    this.metrics.connectionErrors.inc({ code: ErrorCode.RATE_LIMIT_EXCEEDED });
+    socket.closeWith(CloseCode.RATE_LIMIT_EXCEEDED, 'too many frames per second', encodeError(ErrorCode.RATE_LIMIT_EXCEEDED, {
+      message: `more than ${this.limits.maxFramesPerSecond} frames in one second`,
+    }, now));
+    return true;
   }
 
   private fail(socket: ClientSocket, err: unknown, msgId: string): void {

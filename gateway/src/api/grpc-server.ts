@@ -8,7 +8,7 @@ import { loadGatewayService, loadPeerService, SERVICE_NAME } from './proto.ts';
 import type { ConnectionControl } from '../delivery/connection-control.ts';
 import type { LocalDelivery } from '../delivery/local-delivery.ts';
 import type { Pusher } from '../messaging/pusher.ts';
-import { encodeLogged } from '../protocol/encode.ts';
+import { encodeStored } from '../protocol/encode.ts';
 import type { LogEntry } from '../store/store.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { isValidId } from '../protocol/validate.ts';
@@ -17,6 +17,8 @@ import { CloseCode } from '../protocol/errors.ts';
 export { loadGatewayService, SERVICE_NAME } from './proto.ts';
 
 export interface GrpcParts {
+  /** MAX_CONTENT_BYTES: a pushed message is held to the limit a client's is. */
+  maxContentBytes: number;
   pusher: Pusher;
   control: ConnectionControl;
   local: LocalDelivery;
@@ -46,6 +48,10 @@ export class GrpcServer {
       const problem = badId(req.user_id, 'user_id') ?? badId(req.msg_id, 'msg_id') ?? badId(req.sender_id, 'sender_id')
         ?? (req.device_id !== '' ? badId(req.device_id, 'device_id') : null);
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
+      const bytes = Buffer.byteLength(req.content, 'utf8');
+      if (bytes > parts.maxContentBytes) {
+        return callback({ code: grpc.status.INVALID_ARGUMENT, details: `content is ${bytes} bytes; at most ${parts.maxContentBytes} (MAX_CONTENT_BYTES)` });
+      }
       pusher
         .push({
           userId: req.user_id,
@@ -144,14 +150,21 @@ function peerHandlers(parts: GrpcParts): grpc.UntypedServiceImplementation {
     if (badId(userId, 'user_id') !== null || typeof entry?.pos !== 'number' || typeof entry.frame?.type !== 'string') {
       return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'user_id and a logged entry are required' });
     }
-    const delivered = parts.local.toUser(userId, logId, entry, encodeLogged(entry.frame));
+    const text = encodeStored(entry.frame);
+    if (text === undefined) return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'entry_json frame cannot be encoded (nested too deep)' });
+    const delivered = parts.local.toUser(userId, logId, entry, text);
     callback(null, { delivered });
   };
   const closeLocal: Unary<{ user_id: string; device_id: string; reason: string; close_code: number }, object> = (call, callback) => {
     const { user_id: userId, device_id: deviceId, reason, close_code: code } = call.request;
     const problem = badId(userId, 'user_id');
     if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
-    const closed = parts.control.closeLocal(userId, deviceId, reason, code === 0 ? CloseCode.CLOSED_BY_SERVER : code);
+    let closed: number;
+    try {
+      closed = parts.control.closeLocal(userId, deviceId, reason, code === 0 ? CloseCode.CLOSED_BY_SERVER : code);
+    } catch (err) {
+      return callback({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+    }
     callback(null, { closed_count: closed });
   };
   return { ForwardEntry: forwardEntry, CloseLocal: closeLocal };

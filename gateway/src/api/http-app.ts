@@ -83,6 +83,11 @@ export function createHttpApp(parts: HttpAppParts): express.Express {
     res.status(404).json(apiError('NOT_FOUND', 'no such endpoint'));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // The router's own 4xx (a path whose percent-encoding does not decode) is the request's fault, not a dependency's.
+    const status = (err as { status?: unknown } | null)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return void res.status(status).json(apiError('INVALID_MESSAGE_FORMAT', `bad request: ${errorText(err)}`));
+    }
     parts.log.error('http_request_failed', { path: req.path, error: errorText(err) });
     res.status(503).json(apiError('SERVICE_UNAVAILABLE', 'a dependency failed; retry later'));
   });

@@ -32,6 +32,7 @@ export interface GatewayConfig {
     rateLimitWindowMs: number;
     rateLimitMaxViolations: number;
     sendBufferMaxBytes: number;
+    maxFramesPerSecond: number;
   };
   heartbeatTimeoutMs: number;
   retention: { maxEntries: number; maxAgeMs: number; dedupTtlMs: number };
@@ -76,12 +77,13 @@ export const VARIABLES = [
   ['ADMIN_TOKEN', '-', 'Bearer token for the admin REST API (`/v1/groups/...`); the admin API is off without it'],
   ['MAX_CONNECTIONS', '200000', 'Sockets this node accepts before `MAX_CONNECTIONS_EXCEEDED`'],
   ['MAX_DEVICES_PER_USER', '5', 'Devices one user may have connected at once'],
-  ['MAX_CONTENT_BYTES', '10240', 'Largest `content` in UTF-8 bytes before `MESSAGE_TOO_LARGE`'],
+  ['MAX_CONTENT_BYTES', '10240', 'Largest message before `MESSAGE_TOO_LARGE`: `content` in UTF-8 bytes plus `metadata` as JSON text (a `PushMessage` content: `INVALID_ARGUMENT`)'],
   ['MAX_FRAME_BYTES', '65536', 'Hard cap on one inbound frame; larger closes the socket with 1009'],
   ['RATE_LIMIT_MESSAGES', '100', 'Messages one user may send per window'],
   ['RATE_LIMIT_WINDOW_MS', '60000', 'Rate-limit window'],
   ['RATE_LIMIT_MAX_VIOLATIONS', '10', 'Rejected sends within one window before the socket is closed'],
-  ['SEND_BUFFER_MAX_BYTES', '1048576', 'Unsent bytes queued for one socket before it is closed as a slow consumer'],
+  ['SEND_BUFFER_MAX_BYTES', '1048576', 'Unsent bytes queued for one socket (deliveries and every reply) before it is closed as a slow consumer'],
+  ['MAX_FRAMES_PER_SECOND', '10000', 'Frames of any type one socket may send within a second; past it `RATE_LIMIT_EXCEEDED` and close 4008'],
   ['HEARTBEAT_TIMEOUT_MS', '90000', 'Silence after which a socket gets `HEARTBEAT_TIMEOUT` and is closed'],
   ['LOG_RETENTION_COUNT', '10000', 'Messages kept per conversation for offline delivery'],
   ['LOG_RETENTION_MS', '604800000', 'Age after which messages leave the conversation logs (7 days)'],
@@ -140,6 +142,7 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
       rateLimitWindowMs: read.int('RATE_LIMIT_WINDOW_MS', 60_000, 1),
       rateLimitMaxViolations: read.int('RATE_LIMIT_MAX_VIOLATIONS', 10, 1),
       sendBufferMaxBytes: read.int('SEND_BUFFER_MAX_BYTES', 1_048_576, 1024),
+      maxFramesPerSecond: read.int('MAX_FRAMES_PER_SECOND', 10_000, 1),
     },
     heartbeatTimeoutMs: read.int('HEARTBEAT_TIMEOUT_MS', 90_000, 100),
     retention: {

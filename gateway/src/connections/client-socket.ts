@@ -16,8 +16,12 @@ export interface ReplayState {
 
 /** What handles a socket's events; one shared instance, referenced from each socket. */
 export interface SocketOwner {
+  /** Unsent bytes a socket may queue (`SEND_BUFFER_MAX_BYTES`) before it is closed as a slow consumer. */
+  readonly sendBufferMaxBytes: number;
   onFrame(socket: ClientSocket, data: Buffer, isBinary: boolean): void;
   onClose(socket: ClientSocket, code: number): void;
+  /** The socket's send buffer passed the cap; the owner closes it. */
+  onSlowConsumer(socket: ClientSocket): void;
 }
 
 export class ClientSocket extends WebSocket {
@@ -32,6 +36,12 @@ export class ClientSocket extends WebSocket {
   /** Rate-limit violations in the current window, and when it started. */
   violations = 0;
   violationsSince = 0;
+  /** Frames received in the current one-second window, and when it started (MAX_FRAMES_PER_SECOND). */
+  frames = 0;
+  framesSince = 0;
+  /** When the socket's token expires (ms since epoch), and the expiry sweep's bucket it sits in, or -1. */
+  expiresAt = 0;
+  expirySlot = -1;
   registration: RegistrationToken | null = null;
   /** Set once the socket is being closed by the gateway; sends stop then. */
   closingByServer = false;
@@ -46,12 +56,26 @@ export class ClientSocket extends WebSocket {
     return `${this.userId}/${this.deviceId}`;
   }
 
-  /** Sends a text frame unless the socket is closing. False when not sent. */
+  /**
+   * Sends a text frame unless the socket is closing. Every frame the gateway
+   * writes passes here, so the send-buffer cap holds for all of them: a
+   * client that never reads and sends tiny frames would otherwise grow the
+   * gateway by its replies. False when not sent.
+   */
   sendText(text: string | Buffer): boolean {
     if (this.closingByServer || this.readyState !== WebSocket.OPEN) return false;
+    const owner = this.owner;
+    if (owner !== null && this.bufferedAmount > owner.sendBufferMaxBytes) {
+      owner.onSlowConsumer(this);
+      return false;
+    }
+    this.writeFrame(text);
+    return true;
+  }
+
+  private writeFrame(text: string | Buffer): void {
     if (!this.corked) corkUntilTurnEnds(this);
     this.send(text, { binary: false });
-    return true;
   }
 
   /** Resolves once the kernel buffer has room again (at once if it has), or the socket closes. */
@@ -72,7 +96,8 @@ export class ClientSocket extends WebSocket {
   /** Sends an error frame, then closes with `code` once the frame is queued. */
   closeWith(code: number, reason: string, errorFrame?: string): void {
     if (this.closingByServer) return;
-    if (errorFrame !== undefined) this.sendText(errorFrame);
+    // The last frame goes out past the cap: one bounded frame tells the client why.
+    if (errorFrame !== undefined && this.readyState === WebSocket.OPEN) this.writeFrame(errorFrame);
     this.closingByServer = true;
     // A socket refused before it was set up is still paused; it must read the close reply.
     if (this.isPaused) this.resume();

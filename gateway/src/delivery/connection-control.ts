@@ -3,6 +3,14 @@ import type { Hub } from '../connections/hub.ts';
 import type { DeviceRecord, Registry } from '../registry/registry.ts';
 import { encodeError } from '../protocol/encode.ts';
 import { CloseCode, ErrorCode } from '../protocol/errors.ts';
+
+/**
+ * The close codes a peer (or the operator) may ask for, as peer_service.proto
+ * documents them. Anything else is refused before a socket is touched: `ws`
+ * throws on an invalid code after the socket was marked closing, which left
+ * a socket that answered nothing and never timed out.
+ */
+export const PEER_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.SERVICE_RESTART, CloseCode.REPLACED, CloseCode.CLOSED_BY_SERVER]);
 import type { Peers } from './peers.ts';
 
 export class ConnectionControl {
@@ -52,6 +60,9 @@ export class ConnectionControl {
    * gets a CONNECTION_CLOSED error naming the reason; the close carries it too.
    */
   closeLocal(userId: string, deviceId: string, reason: string, code: number): number {
+    if (!PEER_CLOSE_CODES.has(code)) {
+      throw new RangeError(`close_code ${code} is not one of ${[...PEER_CLOSE_CODES].join(', ')}`);
+    }
     const text = reason === '' ? 'closed by server' : reason;
     const frame = code === CloseCode.CLOSED_BY_SERVER ? encodeError(ErrorCode.CONNECTION_CLOSED, { message: text }, Date.now()) : undefined;
     let closed = 0;

@@ -14,7 +14,8 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { GroupEvent } from '../bus/bus.ts';
-import { encodeLogged } from '../protocol/encode.ts';
+import type { Logger } from '../observability/logger.ts';
+import { encodeStored } from '../protocol/encode.ts';
 import { groupLog, membershipLog, type LogEntry, type Store } from '../store/store.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 import type { RetryQueue } from './retry-queue.ts';
@@ -26,12 +27,14 @@ export class GroupFanout {
   private readonly store: Store;
   private readonly local: LocalDelivery;
   private readonly retries: RetryQueue;
+  private readonly log: Logger;
   private readonly slice: number;
 
-  constructor(store: Store, local: LocalDelivery, retries: RetryQueue, slice = SLICE) {
+  constructor(store: Store, local: LocalDelivery, retries: RetryQueue, log: Logger, slice = SLICE) {
     this.store = store;
     this.local = local;
     this.retries = retries;
+    this.log = log;
     this.slice = slice;
   }
 
@@ -42,9 +45,15 @@ export class GroupFanout {
   };
 
   private async deliver(groupId: string, logId: string, entry: LogEntry): Promise<void> {
+    const json = encodeStored(entry.frame);
+    if (json === undefined) {
+      // Dropped, not queued: a retry would fail the same way, at the head of the queue.
+      this.log.warn('entry_not_encodable', { log: logId, pos: entry.pos });
+      return;
+    }
     const members = await this.store.groupMembers(groupId);
     // `ws` sends a Buffer as it is; a string it would measure and encode again for every socket.
-    const text = Buffer.from(encodeLogged(entry.frame));
+    const text = Buffer.from(json);
     for (let start = 0; start < members.length; start += this.slice) {
       if (start > 0) await nextTurn();
       const end = Math.min(start + this.slice, members.length);

@@ -14,8 +14,8 @@
  */
 import type { ClientSocket } from '../connections/client-socket.ts';
 import type { Hub } from '../connections/hub.ts';
-import { encodeError, encodeLogged } from '../protocol/encode.ts';
-import { CloseCode, ErrorCode } from '../protocol/errors.ts';
+import { encodeError, encodeStored } from '../protocol/encode.ts';
+import { ErrorCode } from '../protocol/errors.ts';
 import type { LogEntry, Store } from '../store/store.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -127,7 +127,7 @@ export class LocalDelivery {
         }
         for (const entry of page.entries) {
           if (entry.pos <= order.given) continue;
-          this.write(socket, logId, entry, encodeLogged(entry.frame));
+          this.writeStored(socket, logId, entry);
           order.given = entry.pos;
         }
         if (socket.closingByServer) return;
@@ -148,14 +148,20 @@ export class LocalDelivery {
     }
   }
 
-  /** Writes one entry if the device may see it, with the backpressure check. */
+  /**
+   * Writes an entry read from the store. One that cannot be encoded (stored
+   * before the edge bounded metadata) is skipped, never retried: every later
+   * read would stop at it and lock the device out.
+   */
+  writeStored(socket: ClientSocket, logId: string, entry: LogEntry): void {
+    const text = encodeStored(entry.frame);
+    if (text === undefined) this.log.warn('entry_not_encodable', { log: logId, pos: entry.pos });
+    else this.write(socket, logId, entry, text);
+  }
+
+  /** Writes one entry if the device may see it (the socket closes a slow consumer itself). */
   write(socket: ClientSocket, logId: string, entry: LogEntry, text: string | Buffer): void {
     if (!visibleTo(entry, socket.userId, socket.deviceId)) return;
-    if (socket.bufferedAmount > this.maxBuffered) {
-      this.metrics.connectionErrors.inc({ code: 'SLOW_CONSUMER' });
-      socket.closeWith(CloseCode.SLOW_CONSUMER, 'slow consumer: send buffer full');
-      return;
-    }
     if (!socket.sendText(text)) return;
     if (entry.frame.type === 'message') this.metrics.messagesDelivered.inc();
     else if (logId.startsWith('n:') || logId.startsWith('m:')) {

@@ -17,7 +17,7 @@
  * lacks is read from the store.
  */
 import type { ClientSocket, ReplayState } from '../connections/client-socket.ts';
-import { encodeError, encodeLogged } from '../protocol/encode.ts';
+import { encodeError } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { groupLog, membershipLog, notificationLog, pushLog, type LogEntry, type Store } from '../store/store.ts';
 import type { LogOrder } from './log-order.ts';
@@ -140,7 +140,7 @@ export class Replayer {
       const entry = next.page[next.index++]!;
       if (entry.pos > next.order.given) {
         if (visibleTo(entry, socket.userId, socket.deviceId)) {
-          this.delivery.write(socket, next.log, entry, encodeLogged(entry.frame));
+          this.delivery.writeStored(socket, next.log, entry);
           if (socket.bufferedAmount > this.options.maxBufferedBytes / 2) await socket.drained();
         }
         next.order.given = entry.pos;

@@ -13,6 +13,7 @@ import type { Dispatcher } from '../delivery/dispatcher.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { AckStatus, MessageFrame, SendMsgFrame } from '../protocol/frames.ts';
+import { messageBytes } from '../protocol/validate.ts';
 import { groupLog, privateLog, type Store } from '../store/store.ts';
 import { dependency } from './dependency.ts';
 
@@ -51,8 +52,8 @@ export class Messenger {
    * may have died before it could).
    */
   async send(socket: ClientSocket, msg: SendMsgFrame, receivedAt: number): Promise<Accepted> {
-    if (Buffer.byteLength(msg.content, 'utf8') > this.limits.maxContentBytes) {
-      throw new GatewayError(ErrorCode.MESSAGE_TOO_LARGE, `content exceeds ${this.limits.maxContentBytes} bytes`);
+    if (messageBytes(msg) > this.limits.maxContentBytes) {
+      throw new GatewayError(ErrorCode.MESSAGE_TOO_LARGE, `content and metadata exceed ${this.limits.maxContentBytes} bytes`);
     }
     const senderId = socket.userId;
     const store = this.store;

@@ -6,6 +6,7 @@
 import type { ClientSocket } from '../connections/client-socket.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { ClientAckFrame } from '../protocol/frames.ts';
+import { plausibleClientTime } from '../protocol/validate.ts';
 import type { MessageLocation, Store } from '../store/store.ts';
 import type { Notifier } from './notifier.ts';
 
@@ -30,7 +31,7 @@ export class Receipts {
         type: 'read_receipt',
         msg_id: ack.msg_id,
         reader_id: socket.userId,
-        read_at: ack.timestamp ?? now,
+        read_at: plausibleClientTime(ack.timestamp, now),
         timestamp: now,
       });
     }

@@ -36,6 +36,26 @@ export function encodeError(code: ErrorCode, details: ErrorDetails, now: number)
   return JSON.stringify(frame);
 }
 
+/** A logged frame the gateway just built from validated input. */
 export function encodeLogged(frame: LoggedFrame): string {
   return JSON.stringify(frame);
+}
+
+/**
+ * A logged frame read back from a log or a peer, or undefined when it cannot
+ * be encoded (nested past the stack, stored before metadata was bounded).
+ * Callers skip such an entry: one bad entry must not stop every delivery and
+ * replay after it.
+ */
+export function encodeStored(frame: LoggedFrame): string | undefined {
+  try {
+    return JSON.stringify(frame);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Answers a `refresh_token` frame: the socket now lives until `expiresAt` (milliseconds since epoch). */
+export function encodeRefreshTokenResponse(expiresAt: number, now: number): string {
+  return `{"type":"refresh_token_response","success":true,"expires_at":${expiresAt},"timestamp":${now}}`;
 }

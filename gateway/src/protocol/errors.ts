@@ -59,16 +59,20 @@ export const errorMessages: Record<ErrorCode, string> = {
 export const CloseCode = {
   /** Server is restarting or draining: reconnect (to another node). */
   SERVICE_RESTART: 1012,
+  /** A text frame was not valid UTF-8 (sent by `ws` itself). */
+  INVALID_PAYLOAD: 1007,
   /** A frame exceeded the hard size cap (sent by `ws` itself). */
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
   AUTH_REQUIRED: 4001,
   INVALID_TOKEN: 4002,
+  /** At connect, or later at the token's `exp` unless a `refresh_token` frame replaced it. */
   TOKEN_EXPIRED: 4003,
   AUTH_FAILED: 4004,
   DEVICE_LIMIT_EXCEEDED: 4005,
   MAX_CONNECTIONS_EXCEEDED: 4006,
   HEARTBEAT_TIMEOUT: 4007,
+  /** Repeated rate-limit violations, or more than MAX_FRAMES_PER_SECOND frames in a second. */
   RATE_LIMIT_EXCEEDED: 4008,
   /** The client stopped reading; what it missed waits for its next connect. */
   SLOW_CONSUMER: 4009,

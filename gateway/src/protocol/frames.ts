@@ -29,7 +29,13 @@ export interface HeartbeatFrame {
   timestamp?: number;
 }
 
-export type ClientFrame = SendMsgFrame | ClientAckFrame | HeartbeatFrame;
+/** Not in the spec: replaces the socket's token before it expires (README "Protocol notes"). */
+export interface RefreshTokenFrame {
+  type: 'refresh_token';
+  token: string;
+}
+
+export type ClientFrame = SendMsgFrame | ClientAckFrame | HeartbeatFrame | RefreshTokenFrame;
 
 export type AckStatus = 'delivered' | 'offline';
 

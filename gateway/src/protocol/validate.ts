@@ -3,11 +3,26 @@
  * library: this runs for every inbound frame, and each failure must name the
  * field at fault in an `INVALID_MESSAGE_FORMAT` error.
  */
-import type { ClientFrame, SendMsgFrame, ClientAckFrame, HeartbeatFrame } from './frames.ts';
+import type { ClientFrame, SendMsgFrame, ClientAckFrame, HeartbeatFrame, RefreshTokenFrame } from './frames.ts';
 
 /** Ids (users, devices, groups, messages) share one shape so keys built from them stay unambiguous. */
 export const ID_PATTERN = /^[A-Za-z0-9_.@\-]{1,128}$/;
 export const MAX_MSG_ID_LENGTH = 128;
+
+/**
+ * `metadata` is stored and replayed with the message, so its shape is bounded
+ * here: nesting (JSON.stringify recurses, and 10,000 levels overflowed the
+ * stack on every delivery) and the number of keys and array items. Its size
+ * counts with `content` against MAX_CONTENT_BYTES (`messageBytes`).
+ */
+export const MAX_METADATA_DEPTH = 8;
+export const MAX_METADATA_ENTRIES = 256;
+
+/** Largest JWT a `refresh_token` frame may carry: far above any real token, far below the frame cap. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+/** The largest time a JavaScript Date holds: client timestamps beyond it are not times. */
+const MAX_TIMESTAMP = 8.64e15;
 
 export function isValidId(value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value);
@@ -43,6 +58,8 @@ function problemOf(obj: Record<string, unknown>): string | null {
       return ackProblem(obj);
     case 'heartbeat':
       return optionalTimestampProblem(obj);
+    case 'refresh_token':
+      return refreshTokenProblem(obj);
     case undefined:
       return 'missing field "type"';
     default:
@@ -64,10 +81,54 @@ function sendMsgProblem(obj: Record<string, unknown>): string | null {
     return obj.content === undefined ? 'missing field "content"' : 'field "content" must be a string';
   }
   const metadata = obj.metadata;
-  if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))) {
-    return 'field "metadata" must be an object';
+  if (metadata !== undefined) {
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return 'field "metadata" must be an object';
+    const problem = metadataProblem(metadata as Record<string, unknown>);
+    if (problem !== null) return problem;
   }
   return optionalTimestampProblem(obj);
+}
+
+/**
+ * Walks the parsed metadata, giving up at the first level or entry past the
+ * limits, so a hostile frame costs at most MAX_METADATA_ENTRIES steps.
+ */
+function metadataProblem(metadata: Record<string, unknown>): string | null {
+  const budget = { entries: MAX_METADATA_ENTRIES };
+  return walk(metadata, 1, budget);
+}
+
+function walk(value: object, depth: number, budget: { entries: number }): string | null {
+  if (depth > MAX_METADATA_DEPTH) return `field "metadata" must not nest deeper than ${MAX_METADATA_DEPTH} levels`;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  budget.entries -= children.length;
+  if (budget.entries < 0) return `field "metadata" must hold at most ${MAX_METADATA_ENTRIES} keys and array items in all`;
+  for (const child of children) {
+    if (child !== null && typeof child === 'object') {
+      const problem = walk(child as object, depth + 1, budget);
+      if (problem !== null) return problem;
+    }
+  }
+  return null;
+}
+
+/**
+ * What a message weighs against MAX_CONTENT_BYTES: `content` in UTF-8 bytes
+ * plus `metadata` as JSON text, both stored and sent with every copy. Call it
+ * on a validated frame only: metadata's depth is bounded then, so
+ * stringifying it cannot overflow the stack.
+ */
+export function messageBytes(msg: SendMsgFrame): number {
+  const content = Buffer.byteLength(msg.content, 'utf8');
+  return msg.metadata === undefined ? content : content + Buffer.byteLength(JSON.stringify(msg.metadata), 'utf8');
+}
+
+function refreshTokenProblem(obj: Record<string, unknown>): string | null {
+  const token = obj.token;
+  if (token === undefined) return 'missing field "token"';
+  if (typeof token !== 'string' || token === '') return 'field "token" must be a non-empty string (a JWT)';
+  if (token.length > MAX_TOKEN_LENGTH) return `field "token" must be at most ${MAX_TOKEN_LENGTH} characters`;
+  return null;
 }
 
 function ackProblem(obj: Record<string, unknown>): string | null {
@@ -89,10 +150,25 @@ function idFieldProblem(obj: Record<string, unknown>, field: string): string | n
 
 function optionalTimestampProblem(obj: Record<string, unknown>): string | null {
   const ts = obj.timestamp;
-  if (ts !== undefined && (typeof ts !== 'number' || !Number.isFinite(ts))) {
-    return 'field "timestamp" must be a number (milliseconds since epoch)';
+  if (ts !== undefined && (typeof ts !== 'number' || !Number.isInteger(ts) || ts < 0 || ts > MAX_TIMESTAMP)) {
+    return 'field "timestamp" must be a number of whole milliseconds since epoch';
   }
   return null;
 }
 
-export type { SendMsgFrame, ClientAckFrame, HeartbeatFrame };
+/**
+ * How far a client's clock may be trusted: a time it reports (an ack's
+ * `timestamp` as `read_at`) is used only within this window before the
+ * server's time. Later (a fast clock) or earlier (a wrong one) gives way to
+ * the server's time. A day back keeps reads made offline and acked on
+ * reconnect; the frame itself is never refused for a skewed clock.
+ */
+export const CLIENT_TIME_WINDOW_MS = 24 * 3600_000;
+
+/** The client's time when it is plausible, else the server's. */
+export function plausibleClientTime(clientTime: number | undefined, now: number): number {
+  if (clientTime === undefined || clientTime > now || clientTime < now - CLIENT_TIME_WINDOW_MS) return now;
+  return clientTime;
+}
+
+export type { SendMsgFrame, ClientAckFrame, HeartbeatFrame, RefreshTokenFrame };
