@@ -30,10 +30,12 @@ import { CloseCode } from './protocol/errors.ts';
 import type { Registry } from './registry/registry.ts';
 import type { Store } from './store/store.ts';
 import { FrameRouter } from './api/frame-router.ts';
+import { BearerTokens } from './api/grpc-auth.ts';
 import { GrpcServer } from './api/grpc-server.ts';
 import { createHttpApp, type Readiness } from './api/http-app.ts';
 import { WsServer } from './api/ws-server.ts';
 import { CertificateReloader, readKeyPair } from './tls/certificates.ts';
+import { peerCredentials, type PeerCredentials } from './tls/peer-credentials.ts';
 
 export interface Backends {
   store: Store;
@@ -72,7 +74,7 @@ export class GatewayNode {
 
     const delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, limits.sendBufferMaxBytes);
     // Several nodes share the registry only when it is etcd; alone, every device is local.
-    this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ ...config.peers, credentials: grpc.credentials.createInsecure() });
+    this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ timeoutMs: config.peers.timeoutMs, retries: config.peers.retries, ...this.peerCredentials() });
     this.retries = new RetryQueue(RETRY_OPTIONS, this.log);
     const fleet = this.peers === null ? null : { registry, peers: this.peers, nodeId: config.nodeId, retries: this.retries };
     const router = new Router(delivery, fleet, this.log);
@@ -106,7 +108,14 @@ export class GatewayNode {
         log: this.log,
       },
     );
-    this.grpc = new GrpcServer({ pusher: new Pusher(store, router, control, this.metrics), control, local: delivery, log: this.log });
+    this.grpc = new GrpcServer({
+      pusher: new Pusher(store, router, control, this.metrics),
+      control,
+      local: delivery,
+      log: this.log,
+      apiTokens: new BearerTokens(config.grpcApiTokens),
+      fleetSecrets: this.peers === null ? null : new BearerTokens(config.peers.secrets),
+    });
 
     const app = createHttpApp({
       readiness: () => this.readiness(),
@@ -130,6 +139,13 @@ export class GatewayNode {
     }
     this.http.on('upgrade', (req, socket, head) => this.ws.handleUpgrade(req, socket, head));
     this.loopDelay.enable();
+  }
+
+  /** Calls to other nodes: TLS when this node serves it (so do its peers), the fleet secret always. */
+  private peerCredentials(): PeerCredentials {
+    const { certFile } = this.config.tls;
+    const { secrets, tls } = this.config.peers;
+    return peerCredentials(secrets[0]!, certFile === undefined ? null : tls);
   }
 
   get tls(): boolean {
