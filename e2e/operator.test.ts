@@ -32,7 +32,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IMGateway } from '../operator/src/api/v1alpha1/types.ts';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { eventually, startServices } from './fleet/fleet.ts';
-import { FLEET_ADMIN_TOKEN, FLEET_SECRET } from './fleet/gateway-process.ts';
+import { FLEET_ADMIN_TOKEN, FLEET_JWT_SECRET } from './fleet/gateway-process.ts';
 import { startControlPlane, type ControlPlane } from './k8s/control-plane.ts';
 import { GatewayPods } from './k8s/gateway-pods.ts';
 import { startKubelet, type Kubelet } from './k8s/kubelet.ts';
@@ -95,7 +95,7 @@ describe('the operator on a real kube-apiserver', () => {
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await core.createNamespacedSecret({
       namespace: NS,
-      body: { metadata: { name: 'gateway-secrets' }, stringData: { jwt: FLEET_SECRET, admin: FLEET_ADMIN_TOKEN } },
+      body: { metadata: { name: 'gateway-secrets' }, stringData: { jwt: FLEET_JWT_SECRET, admin: FLEET_ADMIN_TOKEN } },
     });
     const extensions = kc.makeApiClient(ApiextensionsV1Api);
     await extensions.createCustomResourceDefinition({ body: CRD });
