@@ -307,7 +307,7 @@ describe('the im-gateway chart', () => {
     expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '32Mi' } }]);
   });
 
-  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete, Secrets by get only', async () => {
+  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete but of NetworkPolicies, Secrets by get only', async () => {
     const objects = await render();
     const role = one(objects, 'ClusterRole', OPERATOR);
     expect(grants(role.rules!)).toEqual(OPERATOR_GRANTS);
@@ -317,6 +317,8 @@ describe('the im-gateway chart', () => {
       expect(rule.verbs).not.toEqual(expect.arrayContaining(['bind']));
       expect(rule.verbs).not.toEqual(expect.arrayContaining(['impersonate']));
     }
+    // The one object the operator removes itself: a NetworkPolicy whose spec field was turned off.
+    for (const rule of role.rules!) if (rule.verbs.includes('delete')) expect(rule.resources).toEqual(['networkpolicies']);
     const binding = one(objects, 'ClusterRoleBinding', OPERATOR);
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: OPERATOR, namespace: NAMESPACE }]);
