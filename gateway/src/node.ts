@@ -55,7 +55,7 @@ export class GatewayNode {
   private readonly http: HttpServer | HttpsServer;
   private readonly ws: WsServer;
   private readonly grpc: GrpcServer;
-  private readonly reloader: CertificateReloader | null = null;
+  private readonly reloader: CertificateReloader | null;
   private readonly peers: Peers | null;
   private readonly retries: RetryQueue;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
@@ -71,6 +71,11 @@ export class GatewayNode {
     this.metrics = new GatewayMetrics(() => this.hub.size);
     const { store, registry, bus } = backends;
     const { limits } = config;
+    // Before the peers: under mutual TLS they present this node's certificate.
+    const { certFile, keyFile, reloadIntervalMs, clientCaFile } = config.tls;
+    const tlsFiles = certFile !== undefined && keyFile !== undefined ? { certFile, keyFile, reloadIntervalMs, clientCaFile } : null;
+    const pair = tlsFiles === null ? null : readKeyPair(tlsFiles);
+    this.reloader = tlsFiles === null || pair === null ? null : new CertificateReloader(tlsFiles, pair, this.log);
 
     const delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, limits.sendBufferMaxBytes);
     // Several nodes share the registry only when it is etcd; alone, every device is local.
@@ -126,12 +131,8 @@ export class GatewayNode {
       adminToken: config.adminToken,
       log: this.log,
     });
-    const { certFile, keyFile, reloadIntervalMs } = config.tls;
-    if (certFile !== undefined && keyFile !== undefined) {
-      const files = { certFile, keyFile, reloadIntervalMs };
-      const pair = readKeyPair(files);
+    if (this.reloader !== null && pair !== null) {
       const https = createHttpsServer({ cert: pair.cert, key: pair.key }, app);
-      this.reloader = new CertificateReloader(files, pair, this.log);
       this.reloader.watch(https);
       this.http = https;
     } else {
@@ -141,11 +142,15 @@ export class GatewayNode {
     this.loopDelay.enable();
   }
 
-  /** Calls to other nodes: TLS when this node serves it (so do its peers), the fleet secret always. */
+  /**
+   * Calls to other nodes: TLS when this node serves it (so do its peers), with
+   * this node's certificate when they ask for one (mutual TLS), the fleet secret always.
+   */
   private peerCredentials(): PeerCredentials {
-    const { certFile } = this.config.tls;
     const { secrets, tls } = this.config.peers;
-    return peerCredentials(secrets[0]!, certFile === undefined ? null : tls);
+    if (this.reloader === null) return peerCredentials(secrets[0]!, null);
+    const identity = this.config.tls.clientCaFile === undefined ? undefined : this.reloader.identity;
+    return peerCredentials(secrets[0]!, { ...tls, identity });
   }
 
   get tls(): boolean {

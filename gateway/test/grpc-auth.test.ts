@@ -4,7 +4,7 @@
  * peer calls over TLS, and error statuses without internal text.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
@@ -19,7 +19,9 @@ import { MemoryRegistry } from '../src/registry/memory-registry.ts';
 import type { DeviceRecord } from '../src/registry/registry.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
 import type { AppendResult } from '../src/store/store.ts';
-import { peerCredentials } from '../src/tls/peer-credentials.ts';
+import { createLogger } from '../src/observability/logger.ts';
+import { CertificateReloader, readKeyPair } from '../src/tls/certificates.ts';
+import { peerCredentials, type PeerTls } from '../src/tls/peer-credentials.ts';
 import { OpenClients, TestClient } from './support/client.ts';
 import { GRPC_API_TOKEN, startGateway, TEST_SECRET, token, type RunningGateway } from './support/gateway.ts';
 
@@ -154,64 +156,110 @@ describe('the peer service in a fleet', () => {
   });
 });
 
-describe('peer calls to a node serving TLS', () => {
-  let dir: string;
-  let gw: RunningGateway;
+// The certificate names the fleet, not 127.0.0.1: peers dial pod IPs, which certificates rarely list.
+const SERVER_NAME = 'im-gateway-peers.test';
+
+interface FleetCerts {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** A CA and a node certificate it signed for SERVER_NAME, made by the openssl CLI. */
+function issueFleetCerts(dir: string): FleetCerts {
+  const [ca, caKey, cert, key, csr, ext] = ['ca.crt', 'ca.key', 'node.crt', 'node.key', 'node.csr', 'ext.cnf'].map((f) => join(dir, f)) as [string, string, string, string, string, string];
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', caKey, '-out', ca, '-days', '1', '-subj', '/CN=peer-test-ca']);
+  openssl(['req', ...ec, '-keyout', key, '-out', csr, '-subj', `/CN=${SERVER_NAME}`]);
+  writeFileSync(ext, `subjectAltName=DNS:${SERVER_NAME}\n`);
+  openssl(['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext]);
+  return { ca, cert, key };
+}
+
+/** A TLS fleet node with its certificates, a WebSocket client helper, and peer calls built as a node builds them. */
+function tlsFleet(env: (certs: FleetCerts) => Record<string, string>) {
+  const state = { dir: '', certs: null as unknown as FleetCerts, gw: null as unknown as RunningGateway };
   const clients = new OpenClients();
-  // The certificate names the fleet, not 127.0.0.1: peers dial pod IPs, which certificates rarely list.
-  const SERVER_NAME = 'im-gateway-peers.test';
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gateway-peer-tls-'));
-    const [caCert, caKey, cert, key, csr] = ['ca.crt', 'ca.key', 'node.crt', 'node.key', 'node.csr'].map((f) => join(dir, f)) as [string, string, string, string, string];
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    openssl(['req', '-x509', ...ec, '-keyout', caKey, '-out', caCert, '-days', '1', '-subj', '/CN=peer-test-ca']);
-    openssl(['req', ...ec, '-keyout', key, '-out', csr, '-subj', `/CN=${SERVER_NAME}`]);
-    const ext = join(dir, 'ext.cnf');
-    execFileSync('sh', ['-c', `printf 'subjectAltName=DNS:${SERVER_NAME}\\n' > ${ext}`]);
-    openssl(['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext]);
-    gw = await fleetNode({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key, PEER_TLS_CA_FILE: caCert, PEER_TLS_SERVER_NAME: SERVER_NAME });
+    state.dir = mkdtempSync(join(tmpdir(), 'gateway-peer-tls-'));
+    state.certs = issueFleetCerts(state.dir);
+    const { ca, cert, key } = state.certs;
+    state.gw = await fleetNode({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key, PEER_TLS_CA_FILE: ca, PEER_TLS_SERVER_NAME: SERVER_NAME, ...env(state.certs) });
   });
   afterEach(async () => {
     await clients.closeAll();
   });
   afterAll(async () => {
-    await gw?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await state.gw?.stop();
+    rmSync(state.dir, { recursive: true, force: true });
   });
-
   const connectCarol = async (): Promise<TestClient> => {
     // ws types the certificate loosely; node:tls hands a PeerCertificate.
     const byName = (_host: string, cert: PeerCertificate): Error | undefined => checkServerIdentity(SERVER_NAME, cert);
-    const tls = { ca: readFileSync(gw.node.config.peers.tls.caFile!), checkServerIdentity: byName as unknown as ClientOptions['checkServerIdentity'] };
-    const carol = clients.add(new TestClient(gw.wsUrl, { ...tls, headers: { Authorization: `Bearer ${await token('carol', 'phone')}` } }));
+    const tls = { ca: readFileSync(state.certs.ca), checkServerIdentity: byName as unknown as ClientOptions['checkServerIdentity'] };
+    const carol = clients.add(new TestClient(state.gw.wsUrl, { ...tls, headers: { Authorization: `Bearer ${await token('carol', 'phone')}` } }));
     await carol.next('auth_response');
     return carol;
   };
-
-  const closeWith = async (tls: { caFile: string | undefined; serverName: string | undefined } | null, secret = FLEET_SECRET): Promise<number> => {
+  const closeWith = async (tls: PeerTls | null, secret = FLEET_SECRET): Promise<number> => {
     const peers = new Peers({ timeoutMs: 1500, retries: 0, ...peerCredentials(secret, tls) });
     try {
-      return await peers.closeLocal(gw.grpcAddress, { user_id: 'carol', device_id: '', reason: 'r', close_code: 0 });
+      return await peers.closeLocal(state.gw.grpcAddress, { user_id: 'carol', device_id: '', reason: 'r', close_code: 0 });
     } finally {
       peers.close();
     }
   };
+  return { state, connectCarol, closeWith };
+}
+
+describe('peer calls to a node serving TLS', () => {
+  const { state, connectCarol, closeWith } = tlsFleet(() => ({}));
 
   it('succeed with the node’s own peer settings: TLS, the CA, the fleet name and the secret', async () => {
     const carol = await connectCarol();
-    const { caFile, serverName } = gw.node.config.peers.tls;
+    const { caFile, serverName } = state.gw.node.config.peers.tls;
     expect(await closeWith({ caFile, serverName })).toBe(1);
     expect((await carol.closed).code).toBe(4011);
   });
 
   it('fail in plaintext, without the CA, for another name, or with a wrong secret', async () => {
     await connectCarol();
-    const { caFile } = gw.node.config.peers.tls;
+    const { caFile } = state.gw.node.config.peers.tls;
     await expect(closeWith(null)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     await expect(closeWith({ caFile: undefined, serverName: SERVER_NAME })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     await expect(closeWith({ caFile, serverName: undefined })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     await expect(closeWith({ caFile, serverName: SERVER_NAME }, 'a-secret-of-another-fleet')).rejects.toMatchObject(REFUSED);
-    expect(gw.node.hub.size).toBe(1);
+    expect(state.gw.node.hub.size).toBe(1);
+  });
+});
+
+describe('mutual TLS on the gRPC port (GRPC_CLIENT_CA_FILE)', () => {
+  const { state, connectCarol, closeWith } = tlsFleet((certs) => ({ GRPC_CLIENT_CA_FILE: certs.ca }));
+  const nodeIdentity = (): PeerTls['identity'] => {
+    const files = { certFile: state.certs.cert, keyFile: state.certs.key, reloadIntervalMs: 60_000 };
+    return new CertificateReloader(files, readKeyPair(files), createLogger('error')).identity;
+  };
+
+  it('admits a peer presenting a node certificate with the fleet secret, and no peer without a certificate', async () => {
+    const carol = await connectCarol();
+    const caFile = state.certs.ca;
+    await expect(closeWith({ caFile, serverName: SERVER_NAME })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(closeWith({ caFile, serverName: SERVER_NAME, identity: nodeIdentity() }, 'a-secret-of-another-fleet')).rejects.toMatchObject(REFUSED);
+    expect(await closeWith({ caFile, serverName: SERVER_NAME, identity: nodeIdentity() })).toBe(1);
+    expect((await carol.closed).code).toBe(4011);
+  });
+
+  it('asks backend services for a certificate too, besides their API token', async () => {
+    const verify = { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(SERVER_NAME, cert) };
+    const ca = readFileSync(state.certs.ca);
+    const status = (credentials: grpc.ChannelCredentials) => {
+      const c = new (loadGatewayService())(state.gw.grpcAddress, credentials);
+      opened.push(c);
+      return call(c, 'GetConnectionStatus', { user_id: 'nobody', device_id: '' }, { bearer: GRPC_API_TOKEN });
+    };
+    expect((await status(grpc.credentials.createSsl(ca, null, null, verify))).err?.code).toBe(grpc.status.UNAVAILABLE);
+    const withCert = await status(grpc.credentials.createSsl(ca, readFileSync(state.certs.key), readFileSync(state.certs.cert), verify));
+    expect(withCert).toEqual({ err: null, res: { online: false, devices: [] } });
   });
 });
 

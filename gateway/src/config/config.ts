@@ -41,7 +41,7 @@ export interface GatewayConfig {
   memoryDedupMaxKeys: number;
   replayBatch: number;
   drain: { closesPerSecond: number; shutdownTimeoutMs: number };
-  tls: { certFile: string | undefined; keyFile: string | undefined; reloadIntervalMs: number };
+  tls: { certFile: string | undefined; keyFile: string | undefined; reloadIntervalMs: number; clientCaFile: string | undefined };
   allowedOrigins: string[] | undefined;
   backends: { etcdEndpoints: string[] | undefined; redisUrl: string | undefined; kafkaBrokers: string[] | undefined };
   etcd: { prefix: string; leaseTtlSeconds: number };
@@ -90,6 +90,7 @@ export const VARIABLES = [
   ['FLEET_SECRET', '-', 'Shared secret (16+ bytes) of the nodes of a fleet and the operator, required with ETCD_ENDPOINTS: sent on node-to-node calls, required by the peer service. While rotating `new,old`: the first is sent, each is accepted'],
   ['PEER_TLS_CA_FILE', '-', 'With TLS: PEM CA bundle that verifies other nodes\' gRPC certificates on node-to-node calls (unset: the system roots)'],
   ['PEER_TLS_SERVER_NAME', '-', 'With TLS: the name other nodes\' certificates carry, checked instead of the pod address dialled'],
+  ['GRPC_CLIENT_CA_FILE', '-', 'With TLS: mutual TLS on the gRPC port. Every caller (backend services, other nodes) must present a certificate this PEM CA signed; nodes present their TLS_CERT_FILE. Re-read like the certificates'],
   ['MAX_CONNECTIONS', '200000', 'Sockets this node accepts before `MAX_CONNECTIONS_EXCEEDED`'],
   ['MAX_DEVICES_PER_USER', '5', 'Devices one user may have connected at once'],
   ['MAX_CONTENT_BYTES', '10240', 'Largest `content` in UTF-8 bytes before `MESSAGE_TOO_LARGE`'],
@@ -174,6 +175,7 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
       certFile: read.str('TLS_CERT_FILE'),
       keyFile: read.str('TLS_KEY_FILE'),
       reloadIntervalMs: read.int('TLS_RELOAD_INTERVAL_MS', 30_000, 100),
+      clientCaFile: read.str('GRPC_CLIENT_CA_FILE'),
     },
     allowedOrigins: read.list('ALLOWED_ORIGINS'),
     backends: {
@@ -223,8 +225,10 @@ function checkConsistency(config: GatewayConfig): GatewayConfig {
     throw new ConfigError('set both TLS_CERT_FILE and TLS_KEY_FILE, or neither');
   }
   const { peers } = config;
-  if (tls.certFile === undefined && (peers.tls.caFile !== undefined || peers.tls.serverName !== undefined)) {
-    throw new ConfigError('PEER_TLS_CA_FILE and PEER_TLS_SERVER_NAME need TLS_CERT_FILE and TLS_KEY_FILE: node-to-node calls use TLS only when the nodes serve it');
+  if (tls.certFile === undefined && (peers.tls.caFile !== undefined || peers.tls.serverName !== undefined || tls.clientCaFile !== undefined)) {
+    throw new ConfigError(
+      'PEER_TLS_CA_FILE, PEER_TLS_SERVER_NAME and GRPC_CLIENT_CA_FILE need TLS_CERT_FILE and TLS_KEY_FILE: gRPC uses TLS (and node-to-node calls with it) only when the nodes serve it',
+    );
   }
   if (config.devMode) {
     if (keys === 0) config.jwt.secret = DEV_JWT_SECRET;

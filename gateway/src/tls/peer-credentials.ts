@@ -4,9 +4,10 @@
  * as a bearer token on every call either way.
  */
 import { readFileSync } from 'node:fs';
-import { checkServerIdentity } from 'node:tls';
+import { checkServerIdentity, rootCertificates } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { bearerCallCredentials } from '../api/grpc-auth.ts';
+import { CaProvider } from './certificates.ts';
 
 type VerifyOptions = NonNullable<Parameters<typeof grpc.credentials.createSsl>[3]>;
 
@@ -15,6 +16,8 @@ export interface PeerTls {
   caFile: string | undefined;
   /** Name the nodes' certificates carry, when it is not the address dialled (a pod IP). */
   serverName: string | undefined;
+  /** This node's own certificate, when the nodes ask callers for one (mutual TLS). */
+  identity?: grpc.experimental.CertificateProvider | undefined;
 }
 
 export interface PeerCredentials {
@@ -30,8 +33,11 @@ export function peerCredentials(secret: string, tls: PeerTls | null): PeerCreden
 
 function tlsCredentials(tls: PeerTls): grpc.ChannelCredentials {
   const ca = tls.caFile === undefined ? null : readFileSync(tls.caFile);
-  const { serverName } = tls;
+  const { serverName, identity } = tls;
   // Pods are dialled by IP, which certificates rarely list; check the fleet's name instead.
   const verify: VerifyOptions = serverName === undefined ? {} : { checkServerIdentity: (_host, cert) => checkServerIdentity(serverName, cert) };
-  return grpc.credentials.createSsl(ca, null, null, verify);
+  if (identity === undefined) return grpc.credentials.createSsl(ca, null, null, verify);
+  // A provider, not a fixed pair: the node's certificate is renewed while its channels live.
+  const roots = new CaProvider(ca ?? Buffer.from(rootCertificates.join('\n')));
+  return grpc.experimental.createCertificateProviderChannelCredentials(roots, identity, verify);
 }
