@@ -10,8 +10,9 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
-import { FLEET_ADMIN_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
+import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
 import { loadGatewayService } from '../gateway/src/api/proto.ts';
+import { bearerCallCredentials } from '../gateway/src/api/grpc-auth.ts';
 
 const GROUP_TOPIC = 'im-gateway.group-messages';
 const GatewayService = loadGatewayService();
@@ -19,8 +20,9 @@ const GatewayService = loadGatewayService();
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function grpcCall(node: GatewayProcess, method: string, request: object): Promise<any> {
   const client = new GatewayService(node.grpcAddress, grpc.credentials.createInsecure());
+  const options: grpc.CallOptions = { credentials: bearerCallCredentials(FLEET_GRPC_API_TOKEN) };
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, Function>)[method]!.call(client, request, (err: Error | null, res: unknown) => {
+    (client as unknown as Record<string, Function>)[method]!.call(client, request, options, (err: Error | null, res: unknown) => {
       client.close();
       if (err) reject(err);
       else resolve(res);

@@ -22,6 +22,7 @@ import {
   type KubernetesObject,
   PatchStrategy,
   PolicyV1Api,
+  NetworkingV1Api,
   setHeaderOptions,
   type KubeConfig,
   type V1CustomResourceDefinition,
@@ -32,7 +33,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IMGateway } from '../operator/src/api/v1alpha1/types.ts';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { eventually, startServices } from './fleet/fleet.ts';
-import { FLEET_ADMIN_TOKEN, FLEET_SECRET } from './fleet/gateway-process.ts';
+import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, FLEET_JWT_SECRET, FLEET_NODE_SECRET } from './fleet/gateway-process.ts';
 import { startControlPlane, type ControlPlane } from './k8s/control-plane.ts';
 import { GatewayPods } from './k8s/gateway-pods.ts';
 import { startKubelet, type Kubelet } from './k8s/kubelet.ts';
@@ -95,7 +96,7 @@ describe('the operator on a real kube-apiserver', () => {
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await core.createNamespacedSecret({
       namespace: NS,
-      body: { metadata: { name: 'gateway-secrets' }, stringData: { jwt: FLEET_SECRET, admin: FLEET_ADMIN_TOKEN } },
+      body: { metadata: { name: 'gateway-secrets' }, stringData: { jwt: FLEET_JWT_SECRET, admin: FLEET_ADMIN_TOKEN, grpc: FLEET_GRPC_API_TOKEN, fleet: FLEET_NODE_SECRET } },
     });
     const extensions = kc.makeApiClient(ApiextensionsV1Api);
     await extensions.createCustomResourceDefinition({ body: CRD });
@@ -166,11 +167,15 @@ describe('the operator on a real kube-apiserver', () => {
       kafkaBrokers: services.backends.kafkaBrokers,
       jwt: { secretRef: { name: 'gateway-secrets', key: 'jwt' } },
       adminTokenSecretRef: { name: 'gateway-secrets', key: 'admin' },
+      grpcApiTokensSecretRef: { name: 'gateway-secrets', key: 'grpc' },
+      // Drains close sockets through the pods' peer service with this secret.
+      fleetSecretRef: { name: 'gateway-secrets', key: 'fleet' },
       limits: { rateLimitMessages: 100_000 },
       // Long leases: a crashed gateway's entries stay until the operator sweeps them.
       env: [{ name: 'ETCD_LEASE_TTL_SECONDS', value: '120' }],
     },
     service: { port: HTTP_PORT, grpcPort: 19093 },
+    networkPolicy: { enabled: true, grpcFromNamespaces: ['chat-backend'] },
   });
 
   it('accepts every object the Helm chart renders in a server-side dry run', async () => {
@@ -211,7 +216,7 @@ describe('the operator on a real kube-apiserver', () => {
     expect(await refusal({ ...fleetSpec(), gateway: { ...fleetSpec().gateway, jwt: {} } })).toContain('set exactly one of jwt.secretRef');
   });
 
-  it('creates the Deployment, Service and PodDisruptionBudget it owns and fills status and printer columns', async () => {
+  it('creates the Deployment, Services, PodDisruptionBudget and NetworkPolicy it owns and fills status and printer columns', async () => {
     await custom.createNamespacedCustomObject({ ...api, body: { apiVersion: 'imgateway.io/v1alpha1', kind: 'IMGateway', metadata: { name: NAME }, spec: fleetSpec() } });
     const gw = await get();
     await eventually('two gateway pods are ready and status says so', async () => {
@@ -220,7 +225,17 @@ describe('the operator on a real kube-apiserver', () => {
     }, 60_000);
     const owner = { kind: 'IMGateway', name: NAME, uid: gw.metadata!.uid, controller: true };
     expect((await apps.readNamespacedDeployment({ name: NAME, namespace: NS })).metadata?.ownerReferences).toMatchObject([owner]);
-    expect((await core.readNamespacedService({ name: NAME, namespace: NS })).metadata?.ownerReferences).toMatchObject([owner]);
+    const [service, grpcService] = await Promise.all([NAME, `${NAME}-grpc`].map((name) => core.readNamespacedService({ name, namespace: NS })));
+    expect(service!.metadata?.ownerReferences).toMatchObject([owner]);
+    // gRPC never on the public Service: on its own ClusterIP one.
+    expect(service!.spec?.ports?.map((p) => p.name)).toEqual(['http']);
+    expect(grpcService!.metadata?.ownerReferences).toMatchObject([owner]);
+    expect(grpcService!.spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'grpc', port: 19093 }] });
+    const policy = await kc.makeApiClient(NetworkingV1Api).readNamespacedNetworkPolicy({ name: NAME, namespace: NS });
+    expect(policy.metadata?.ownerReferences).toMatchObject([owner]);
+    // Written through create and patch alike, the gRPC rule keeps its peers (the model calls `from` `_from`).
+    expect(policy.spec?.ingress?.[1]?._from).toHaveLength(3);
+    expect(policy.spec?.ingress?.[1]?._from?.[2]).toEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'chat-backend' } } });
     const pdb = await kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: NAME, namespace: NS });
     expect(pdb.metadata?.ownerReferences).toMatchObject([owner]);
     const status = (await get()).status!;
@@ -234,6 +249,21 @@ describe('the operator on a real kube-apiserver', () => {
     expect(table.columnDefinitions.map((c) => c.name)).toEqual(['Name', 'Replicas', 'Ready', 'Desired', 'Connections', 'Age']);
     expect(table.rows[0]!.cells.slice(0, 5)).toEqual([NAME, 2, 2, 2, 0]);
   }, 90_000);
+
+  it('follows spec.networkPolicy: patches the NetworkPolicy on a change, deletes it when turned off', async () => {
+    const networking = kc.makeApiClient(NetworkingV1Api);
+    const grpcPeers = async (): Promise<number | null> =>
+      networking.readNamespacedNetworkPolicy({ name: NAME, namespace: NS }).then(
+        (p) => p.spec?.ingress?.[1]?._from?.length ?? 0,
+        (err: { code?: number }) => (err.code === 404 ? null : Promise.reject(err)),
+      );
+    await patchSpec({ networkPolicy: { enabled: true, grpcFromNamespaces: ['chat-backend', 'billing'] } });
+    await eventually('the NetworkPolicy admits the added namespace', async () => (await grpcPeers()) === 4, 15_000);
+    await patchSpec({ networkPolicy: { enabled: false } });
+    await eventually('the NetworkPolicy is gone', async () => (await grpcPeers()) === null, 15_000);
+    await patchSpec({ networkPolicy: { enabled: true, grpcFromNamespaces: ['chat-backend'] } });
+    await eventually('the NetworkPolicy is back', async () => (await grpcPeers()) === 3, 15_000);
+  }, 60_000);
   it('scales up within one sync period when connections exceed the target', async () => {
     // 9 connections at 3 per pod need 3 pods; the fleet has 2.
     for (let i = 0; i < 9; i++) await connect(`up-${i}`, i % 2);
@@ -334,13 +364,15 @@ describe('the operator on a real kube-apiserver', () => {
     }
   }, 90_000);
 
-  it('deletes the Deployment, Service and PodDisruptionBudget with the IMGateway', async () => {
+  it('deletes the Deployment, Services, PodDisruptionBudget and NetworkPolicy with the IMGateway', async () => {
     await custom.deleteNamespacedCustomObject({ ...api, name: NAME });
     await eventually('the owned objects are garbage-collected', async () => {
       const gone = async (read: () => Promise<unknown>): Promise<boolean> => read().then(() => false, (err: { code?: number }) => err.code === 404);
       return (
         (await gone(() => apps.readNamespacedDeployment({ name: NAME, namespace: NS }))) &&
         (await gone(() => core.readNamespacedService({ name: NAME, namespace: NS }))) &&
+        (await gone(() => core.readNamespacedService({ name: `${NAME}-grpc`, namespace: NS }))) &&
+        (await gone(() => kc.makeApiClient(NetworkingV1Api).readNamespacedNetworkPolicy({ name: NAME, namespace: NS }))) &&
         (await gone(() => kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: NAME, namespace: NS })))
       );
     }, 30_000);

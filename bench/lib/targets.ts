@@ -97,6 +97,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Target
   const env = {
     JWT_SECRET: BENCH_JWT_SECRET,
     ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+    // Required at start; the benchmarks do not call gRPC.
+    GRPC_API_TOKENS: 'bench-grpc-api-token',
     HOST: LOOPBACK,
     PORT: String(port),
     GRPC_PORT: String(grpcPort),

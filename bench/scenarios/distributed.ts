@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startFleet, type Fleet } from '../../e2e/fleet/fleet.ts';
-import { FLEET_ADMIN_TOKEN, FLEET_SECRET } from '../../e2e/fleet/gateway-process.ts';
+import { FLEET_ADMIN_TOKEN, FLEET_JWT_SECRET } from '../../e2e/fleet/gateway-process.ts';
 import { RedisStore } from '../../gateway/src/store/redis-store.ts';
 import { LoadPool } from '../load/pool.ts';
 import { procCpuSeconds } from '../lib/procs.ts';
@@ -107,7 +107,7 @@ async function fleetTarget(fleet: Fleet): Promise<Target> {
   const servicePids = await containerPids([fleet.redis.container.getId(), fleet.etcd.container.getId(), fleet.kafka.container.getId()]);
   return {
     label: `gateway x${fleet.nodes.length}`,
-    spec: { kind: 'gateway', urls: fleet.nodes.map((n) => n.wsUrl), jwtSecret: FLEET_SECRET },
+    spec: { kind: 'gateway', urls: fleet.nodes.map((n) => n.wsUrl), jwtSecret: FLEET_JWT_SECRET },
     httpUrls,
     adminToken: FLEET_ADMIN_TOKEN,
     processes: fleet.nodes.length,

@@ -42,6 +42,10 @@ const FLEET = [
   '--set', 'fleet.spec.gateway.jwt.secretRef.key=secret',
   '--set', 'fleet.spec.gateway.adminTokenSecretRef.name=admin',
   '--set', 'fleet.spec.gateway.adminTokenSecretRef.key=token',
+  '--set', 'fleet.spec.gateway.grpcApiTokensSecretRef.name=grpc',
+  '--set', 'fleet.spec.gateway.grpcApiTokensSecretRef.key=tokens',
+  '--set', 'fleet.spec.gateway.fleetSecretRef.name=fleet',
+  '--set', 'fleet.spec.gateway.fleetSecretRef.key=secret',
 ];
 const SINGLE_NAMESPACE = ['--set', 'operator.scope=Namespace', '--set', 'operator.watchNamespace=chat'];
 
@@ -142,6 +146,7 @@ const OPERATOR_GRANTS = {
   'apps/deployments': sorted(['get', 'list', 'watch', 'create', 'patch']),
   'core/services': sorted(['get', 'create', 'patch']),
   'policy/poddisruptionbudgets': sorted(['get', 'create', 'patch']),
+  'networking.k8s.io/networkpolicies': sorted(['get', 'create', 'patch', 'delete']),
   'core/pods': sorted(['get', 'list', 'watch', 'patch']),
   'core/events': ['create'],
   'core/secrets': ['get'],
@@ -302,7 +307,7 @@ describe('the im-gateway chart', () => {
     expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '32Mi' } }]);
   });
 
-  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete, Secrets by get only', async () => {
+  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete but of NetworkPolicies, Secrets by get only', async () => {
     const objects = await render();
     const role = one(objects, 'ClusterRole', OPERATOR);
     expect(grants(role.rules!)).toEqual(OPERATOR_GRANTS);
@@ -312,6 +317,8 @@ describe('the im-gateway chart', () => {
       expect(rule.verbs).not.toEqual(expect.arrayContaining(['bind']));
       expect(rule.verbs).not.toEqual(expect.arrayContaining(['impersonate']));
     }
+    // The one object the operator removes itself: a NetworkPolicy whose spec field was turned off.
+    for (const rule of role.rules!) if (rule.verbs.includes('delete')) expect(rule.resources).toEqual(['networkpolicies']);
     const binding = one(objects, 'ClusterRoleBinding', OPERATOR);
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: OPERATOR, namespace: NAMESPACE }]);
@@ -324,12 +331,13 @@ describe('the im-gateway chart', () => {
     });
   });
 
-  it('narrows Secret access to the names in rbac.secretNames, and refuses a fleet whose admin token is not among them', async () => {
+  it('narrows Secret access to the names in rbac.secretNames, and refuses a fleet whose admin token or fleet secret is not among them', async () => {
     const role = one(await render(['--set', 'rbac.secretNames={admin,other}']), 'ClusterRole', OPERATOR);
     const secrets = role.rules!.filter((r) => r.resources?.includes('secrets'));
     expect(secrets).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['admin', 'other'] }]);
-    expect(await render([...FLEET, '--set', 'rbac.secretNames={admin}'])).toBeDefined();
-    expect(await renderError([...FLEET, '--set', 'rbac.secretNames={other}'])).toMatch(/rbac\.secretNames must include "admin"/);
+    expect(await render([...FLEET, '--set', 'rbac.secretNames={admin,fleet}'])).toBeDefined();
+    expect(await renderError([...FLEET, '--set', 'rbac.secretNames={other,fleet}'])).toMatch(/rbac\.secretNames must include "admin"/);
+    expect(await renderError([...FLEET, '--set', 'rbac.secretNames={admin}'])).toMatch(/rbac\.secretNames must include "fleet", fleet\.spec\.gateway\.fleetSecretRef/);
   });
 
   it('in single-namespace mode grants nothing cluster-wide to the operator: Roles in the watched namespace', async () => {
@@ -385,6 +393,8 @@ describe('the im-gateway chart', () => {
         kafkaBrokers: ['kafka:9092'],
         jwt: { secretRef: { name: 'jwt', key: 'secret' } },
         adminTokenSecretRef: { name: 'admin', key: 'token' },
+        grpcApiTokensSecretRef: { name: 'grpc', key: 'tokens' },
+        fleetSecretRef: { name: 'fleet', key: 'secret' },
       },
     });
     const named = one(await render([...FLEET, '--set', 'fleet.spec.image=other:1', '--set', 'fleet.name=chat']), 'IMGateway');

@@ -6,7 +6,7 @@
  */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { FLEET_SECRET } from './gateway-process.ts';
+import { FLEET_JWT_SECRET } from './gateway-process.ts';
 
 export type Frame = Record<string, unknown> & { type: string };
 
@@ -70,7 +70,7 @@ export class FleetClient {
     const token = await new SignJWT({ user_id: this.userId, device_id: this.deviceId })
       .setProtectedHeader({ alg: 'HS256' })
       .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(FLEET_SECRET));
+      .sign(new TextEncoder().encode(FLEET_JWT_SECRET));
     const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${token}` } });
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error): void => reject(err);

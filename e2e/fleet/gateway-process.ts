@@ -8,8 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { freePort, LOOPBACK } from '../infra/net.ts';
 
 export const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url));
-export const FLEET_SECRET = 'fleet-test-secret-at-least-32-bytes-long';
+export const FLEET_JWT_SECRET = 'fleet-test-secret-at-least-32-bytes-long';
 export const FLEET_ADMIN_TOKEN = 'fleet-admin-token';
+/** What backend services send to IMGatewayService (GRPC_API_TOKENS). */
+export const FLEET_GRPC_API_TOKEN = 'fleet-grpc-api-token';
+/** The nodes' shared secret on node-to-node calls (the gateway's FLEET_SECRET). */
+export const FLEET_NODE_SECRET = 'fleet-node-to-node-secret';
 
 export interface FleetBackends {
   etcdEndpoints: string[];
@@ -49,8 +53,10 @@ export class GatewayProcess {
     const child = spawn(process.execPath, [GATEWAY_MAIN], {
       env: {
         PATH: process.env.PATH ?? '',
-        JWT_SECRET: FLEET_SECRET,
+        JWT_SECRET: FLEET_JWT_SECRET,
         ADMIN_TOKEN: FLEET_ADMIN_TOKEN,
+        GRPC_API_TOKENS: FLEET_GRPC_API_TOKEN,
+        FLEET_SECRET: FLEET_NODE_SECRET,
         NODE_ID: this.nodeId,
         HOST: LOOPBACK,
         PORT: String(this.httpPort),

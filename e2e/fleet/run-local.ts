@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startFleet } from './fleet.ts';
-import { FLEET_ADMIN_TOKEN, FLEET_SECRET } from './gateway-process.ts';
+import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, FLEET_JWT_SECRET, FLEET_NODE_SECRET } from './gateway-process.ts';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '3' } } });
 const size = Number(values.nodes);
@@ -22,9 +22,11 @@ const out = [
   `kafka   ${fleet.backends.kafkaBrokers.join(',')}`,
   ...fleet.nodes.map((n) => `${n.nodeId}    ${n.wsUrl}   http ${n.httpUrl}   grpc ${n.grpcAddress}`),
   '',
-  `JWT_SECRET=${FLEET_SECRET}`,
+  `JWT_SECRET=${FLEET_JWT_SECRET}`,
   `ADMIN_TOKEN=${FLEET_ADMIN_TOKEN}`,
-  `mint a token:  npm run -s token -- --secret ${FLEET_SECRET} --user alice --device phone`,
+  `GRPC_API_TOKENS=${FLEET_GRPC_API_TOKEN}   (gRPC metadata authorization: Bearer <token>)`,
+  `FLEET_SECRET=${FLEET_NODE_SECRET}`,
+  `mint a token:  npm run -s token -- --secret ${FLEET_JWT_SECRET} --user alice --device phone`,
   'Ctrl-C stops the fleet.',
 ];
 process.stdout.write(out.join('\n') + '\n');

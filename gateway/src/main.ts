@@ -2,7 +2,7 @@
  * Composition root of the gateway process: config, backends, node, signals.
  */
 import { closeBackends, createBackends } from './backends.ts';
-import { ConfigError, DEV_ADMIN_TOKEN, DEV_JWT_SECRET, loadConfig } from './config/config.ts';
+import { ConfigError, DEV_ADMIN_TOKEN, DEV_FLEET_SECRET, DEV_GRPC_API_TOKEN, DEV_JWT_SECRET, loadConfig, type GatewayConfig } from './config/config.ts';
 import { GatewayNode } from './node.ts';
 import { createLogger, errorText } from './observability/logger.ts';
 
@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const env = { ...process.env };
   if (process.argv.includes('--dev')) env.DEV_MODE = 'true';
   const config = loadConfig(env);
-  if (config.devMode) warnDevMode(config.jwt.secret === DEV_JWT_SECRET, config.adminToken === DEV_ADMIN_TOKEN);
+  if (config.devMode) warnDevMode(config);
   const log = createLogger(config.logLevel, { node: config.nodeId });
   const backends = createBackends(config, log);
   const node = new GatewayNode(config, backends, log);
@@ -31,11 +31,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-function warnDevMode(devSecret: boolean, devAdmin: boolean): void {
+function warnDevMode(config: GatewayConfig): void {
   const lines = [
     'DEV MODE: NOT FOR PRODUCTION',
-    ...(devSecret ? ['JWT secret is the public dev secret: anyone can mint tokens.'] : []),
-    ...(devAdmin ? [`Admin API token: ${DEV_ADMIN_TOKEN}`] : []),
+    ...(config.jwt.secret === DEV_JWT_SECRET ? ['JWT secret is the public dev secret: anyone can mint tokens.'] : []),
+    ...(config.adminToken === DEV_ADMIN_TOKEN ? [`Admin API token: ${DEV_ADMIN_TOKEN}`] : []),
+    ...(config.grpcApiTokens.includes(DEV_GRPC_API_TOKEN) ? [`gRPC API token: ${DEV_GRPC_API_TOKEN}  (metadata authorization: Bearer <token>)`] : []),
+    ...(config.peers.secrets.includes(DEV_FLEET_SECRET) ? ['Fleet secret is the public dev fleet secret.'] : []),
     'Mint a token:  npm run token -- --user alice --device phone',
   ];
   const width = Math.max(...lines.map((l) => l.length)) + 4;

@@ -32,10 +32,12 @@ import { CloseCode } from './protocol/errors.ts';
 import type { Registry } from './registry/registry.ts';
 import type { Store } from './store/store.ts';
 import { FrameRouter } from './api/frame-router.ts';
+import { BearerTokens } from './api/grpc-auth.ts';
 import { GrpcServer } from './api/grpc-server.ts';
 import { createHttpApp, type Readiness } from './api/http-app.ts';
 import { WsServer } from './api/ws-server.ts';
 import { CertificateReloader, readKeyPair } from './tls/certificates.ts';
+import { peerCredentials, type PeerCredentials } from './tls/peer-credentials.ts';
 
 export interface Backends {
   store: Store;
@@ -62,7 +64,7 @@ export class GatewayNode {
   private readonly http: HttpServer | HttpsServer;
   private readonly ws: WsServer;
   private readonly grpc: GrpcServer;
-  private readonly reloader: CertificateReloader | null = null;
+  private readonly reloader: CertificateReloader | null;
   private readonly peers: Peers | null;
   private readonly retries: RetryQueue;
   private readonly dispatcher: Dispatcher;
@@ -82,10 +84,15 @@ export class GatewayNode {
     this.metrics = new GatewayMetrics(() => this.hub.size);
     const { store, registry, bus } = backends;
     const { limits } = config;
+    // Before the peers: under mutual TLS they present this node's certificate.
+    const { certFile, keyFile, reloadIntervalMs, clientCaFile } = config.tls;
+    const tlsFiles = certFile !== undefined && keyFile !== undefined ? { certFile, keyFile, reloadIntervalMs, clientCaFile } : null;
+    const pair = tlsFiles === null ? null : readKeyPair(tlsFiles);
+    this.reloader = tlsFiles === null || pair === null ? null : new CertificateReloader(tlsFiles, pair, this.log);
 
     const delivery = this.delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, { maxBufferedBytes: limits.sendBufferMaxBytes, readBatch: config.replayBatch });
     // Several nodes share the registry only when it is etcd; alone, every device is local.
-    this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ ...config.peers, credentials: grpc.credentials.createInsecure() });
+    this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ timeoutMs: config.peers.timeoutMs, retries: config.peers.retries, ...this.peerCredentials() });
     this.retries = new RetryQueue(RETRY_OPTIONS, this.log);
     const fleet = this.peers === null ? null : { registry, peers: this.peers, nodeId: config.nodeId, retries: this.retries };
     const router = new Router(delivery, fleet, this.log);
@@ -135,6 +142,8 @@ export class GatewayNode {
       control,
       local: delivery,
       log: this.log,
+      apiTokens: new BearerTokens(config.grpcApiTokens),
+      fleetSecrets: this.peers === null ? null : new BearerTokens(config.peers.secrets),
     });
 
     const app = createHttpApp({
@@ -146,12 +155,8 @@ export class GatewayNode {
       adminToken: config.adminToken,
       log: this.log,
     });
-    const { certFile, keyFile, reloadIntervalMs } = config.tls;
-    if (certFile !== undefined && keyFile !== undefined) {
-      const files = { certFile, keyFile, reloadIntervalMs };
-      const pair = readKeyPair(files);
+    if (this.reloader !== null && pair !== null) {
       const https = createHttpsServer({ cert: pair.cert, key: pair.key }, app);
-      this.reloader = new CertificateReloader(files, pair, this.log);
       this.reloader.watch(https);
       this.http = https;
     } else {
@@ -159,6 +164,17 @@ export class GatewayNode {
     }
     this.http.on('upgrade', (req, socket, head) => this.ws.handleUpgrade(req, socket, head));
     this.loopDelay.enable();
+  }
+
+  /**
+   * Calls to other nodes: TLS when this node serves it (so do its peers), with
+   * this node's certificate when they ask for one (mutual TLS), the fleet secret always.
+   */
+  private peerCredentials(): PeerCredentials {
+    const { secrets, tls } = this.config.peers;
+    if (this.reloader === null) return peerCredentials(secrets[0]!, null);
+    const identity = this.config.tls.clientCaFile === undefined ? undefined : this.reloader.identity;
+    return peerCredentials(secrets[0]!, { ...tls, identity });
   }
 
   get tls(): boolean {

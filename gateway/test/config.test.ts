@@ -5,10 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, DEV_ADMIN_TOKEN, DEV_JWT_SECRET, loadConfig } from '../src/config/config.ts';
 
 const SECRET = 'x'.repeat(32);
+const API_TOKENS = 'backend-api-token-1';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
-    const config = loadConfig({ JWT_SECRET: SECRET });
+    const config = loadConfig({ JWT_SECRET: SECRET, GRPC_API_TOKENS: API_TOKENS });
     expect(config.port).toBe(8080);
     expect(config.grpcPort).toBe(9093);
     expect(config.heartbeatTimeoutMs).toBe(90_000);
@@ -45,7 +46,7 @@ describe('configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgw-config-'));
     const file = join(dir, 'gateway.yaml');
     writeFileSync(file, `JWT_SECRET: ${SECRET}\nPORT: 9000\nALLOWED_ORIGINS: [https://a.example, https://b.example]\nGRPC_PORT: 7000\n`);
-    const config = loadConfig({ CONFIG_FILE: file, GRPC_PORT: '7100' });
+    const config = loadConfig({ CONFIG_FILE: file, GRPC_PORT: '7100', GRPC_API_TOKENS: API_TOKENS });
     expect(config.port).toBe(9000);
     expect(config.grpcPort).toBe(7100);
     expect(config.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);

@@ -6,7 +6,7 @@ import { MemoryStore } from '../src/store/memory-store.ts';
 import type { AppendOptions, AppendResult } from '../src/store/store.ts';
 import { addMember } from './support/admin.ts';
 import { OpenClients, TestClient } from './support/client.ts';
-import { startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
 
 /** A memory store whose next append fails, before or after it stored the entry (a lost reply). */
 class FlakyStore extends MemoryStore {
@@ -28,7 +28,7 @@ describe('a store failure in the middle of a send', () => {
   const connect = (user: string): Promise<TestClient> => clients.connect(gw.wsUrl, user, 'phone');
 
   const start = async (): Promise<void> => {
-    const config = loadConfig({ JWT_SECRET: TEST_SECRET });
+    const config = loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN });
     store = new FlakyStore(config.retention, { limit: 100, windowMs: 60_000 });
     gw = await startGateway({}, { ...memoryBackends(config), store });
   };

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeBackends, memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
 import type { Backends } from '../src/node.ts';
-import { startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient, type Frame } from './support/client.ts';
 import { addMember, removeMember } from './support/admin.ts';
 
@@ -122,7 +122,7 @@ describe('group membership changes', () => {
 
   beforeEach(async () => {
     // The node's own memory store, with its appends counted.
-    backends = memoryBackends(loadConfig({ JWT_SECRET: TEST_SECRET, NODE_ID: 'test-node' }));
+    backends = memoryBackends(loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN, NODE_ID: 'test-node' }));
     appends = new Map();
     const { store } = backends;
     const append = store.append.bind(store);

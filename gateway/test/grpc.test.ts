@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadGatewayService, SERVICE_NAME } from '../src/api/grpc-server.ts';
-import { startGateway, token, type RunningGateway } from './support/gateway.ts';
+import { bearerCallCredentials } from '../src/api/grpc-auth.ts';
+import { GRPC_API_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient } from './support/client.ts';
 
 interface PushResponse {
@@ -25,11 +26,14 @@ interface CloseResponse {
   closed_count: number;
 }
 
-/** One unary call with a short deadline, as a promise. */
+const API_CREDENTIALS = bearerCallCredentials(GRPC_API_TOKEN);
+
+/** One unary call with a short deadline and the backend's API token, as a promise. */
 function call<Res>(client: grpc.Client, method: string, request: object): Promise<Res> {
   const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;
   return new Promise((resolve, reject) => {
-    fn.call(client, request, { deadline: Date.now() + 3000 }, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+    const options: grpc.CallOptions = { deadline: Date.now() + 3000, credentials: API_CREDENTIALS };
+    fn.call(client, request, options, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
   });
 }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, token, type RunningGateway } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient } from './support/client.ts';
 import { memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -49,7 +49,7 @@ describe('session behaviour', () => {
         return super.devices(userId);
       }
     }
-    const config = loadConfig({ JWT_SECRET: 'x'.repeat(32) });
+    const config = loadConfig({ JWT_SECRET: 'x'.repeat(32), GRPC_API_TOKENS: GRPC_API_TOKEN });
     gw = await startGateway({}, { ...memoryBackends(config), registry: new SlowRegistry() });
     const bob = await connect('bob', 'phone');
     const alice = new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('alice', 'phone')}` } });

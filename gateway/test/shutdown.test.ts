@@ -5,7 +5,7 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEV_JWT_SECRET } from '../src/config/config.ts';
-import { startGateway, TEST_SECRET } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, TEST_SECRET } from './support/gateway.ts';
 import { TestClient } from './support/client.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -162,6 +162,7 @@ describe('the gateway process', () => {
     const closesPerSecond = 20;
     const gw = run({
       JWT_SECRET: TEST_SECRET,
+      GRPC_API_TOKENS: GRPC_API_TOKEN,
       HOST: '127.0.0.1',
       PORT: String(port),
       GRPC_PORT: String(grpcPort),
@@ -204,7 +205,7 @@ describe('the gateway process', () => {
 
   it('exits 0 by SHUTDOWN_TIMEOUT_MS even when a client never answers the close', async () => {
     const [port, grpcPort] = [await freePort(), await freePort()];
-    const gw = run({ JWT_SECRET: TEST_SECRET, HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: String(grpcPort), SHUTDOWN_TIMEOUT_MS: '800' });
+    const gw = run({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN, HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: String(grpcPort), SHUTDOWN_TIMEOUT_MS: '800' });
     await gw.waitForLog('gateway_started');
     const stuck = await unresponsiveSocket(port, await signed('stuck', 'phone', TEST_SECRET));
     try {
@@ -238,6 +239,7 @@ describe('the gateway process', () => {
     const gw = run({ HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: String(grpcPort), SHUTDOWN_TIMEOUT_MS: '3000' }, ['--dev']);
     expect(await gw.waitForLog('gateway_started')).toMatchObject({ dev_mode: true });
     expect(gw.stderr()).toContain('DEV MODE: NOT FOR PRODUCTION');
+    expect(gw.stderr()).toContain('gRPC API token: dev-grpc-api-token');
     expect(gw.stderr()).toContain('public dev secret');
     const alice = await TestClient.connect(`ws://127.0.0.1:${port}/ws`, 'alice', 'phone').catch(() => null);
     // The test secret is not the dev secret: that token is refused...

@@ -8,9 +8,10 @@ import { connect as tlsConnect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bearerCallCredentials } from '../src/api/grpc-auth.ts';
 import { loadGatewayService } from '../src/api/grpc-server.ts';
 import { OpenClients, TestClient } from './support/client.ts';
-import { startGateway, token, type RunningGateway } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
 
 interface Cert {
   cert: Buffer;
@@ -98,7 +99,7 @@ const TLS_NAME = { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_a
 
 /** GetConnectionStatus over a fresh TLS channel trusting only `ca`. */
 function connectionStatus(address: string, ca: Buffer, userId: string): Promise<ConnectionStatus> {
-  const client = new GatewayService(address, grpc.credentials.createSsl(ca), TLS_NAME);
+  const client = new GatewayService(address, grpc.credentials.createSsl(ca).compose(bearerCallCredentials(GRPC_API_TOKEN)), TLS_NAME);
   grpcClients.push(client);
   const call = client.GetConnectionStatus as (
     req: object,

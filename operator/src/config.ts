@@ -16,6 +16,8 @@ export interface OperatorConfig {
   healthPort: number;
   healthHost: string;
   kubeconfig: string | undefined;
+  /** The operator's own pods (POD_NAMESPACE, OPERATOR_POD_LABELS), admitted to gRPC by the fleets' NetworkPolicies. */
+  pods: { namespace: string; labels: Record<string, string> };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -45,10 +47,22 @@ export function loadOperatorConfig(env: Record<string, string | undefined>): Ope
     healthPort: int('HEALTH_PORT', 8081, 0),
     healthHost: str('HEALTH_HOST') ?? '0.0.0.0',
     kubeconfig: str('KUBECONFIG'),
+    pods: { namespace: str('POD_NAMESPACE') ?? str('LEADER_ELECTION_NAMESPACE') ?? namespace ?? 'default', labels: labels('OPERATOR_POD_LABELS', str('OPERATOR_POD_LABELS')) },
     logLevel: logLevel as OperatorConfig['logLevel'],
   };
   if (config.renewDeadlineSeconds >= config.leaseDurationSeconds) {
     throw new Error('RENEW_DEADLINE_SECONDS must be below LEASE_DURATION_SECONDS');
   }
   return config;
+}
+
+/** `k=v,k=v` (as the chart writes the operator's selector labels); unset is none. */
+function labels(name: string, raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of raw?.split(',') ?? []) {
+    const [key, value, extra] = pair.split('=').map((s) => s.trim());
+    if (key === undefined || key === '' || value === undefined || extra !== undefined) throw new Error(`${name}=${raw}: expected key=value pairs separated by commas`);
+    out[key] = value;
+  }
+  return out;
 }

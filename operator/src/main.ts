@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   else kc.loadFromDefault();
 
   const metrics = new OperatorMetrics();
-  const controller = new Controller(kc, { namespace: config.namespace, workers: config.workers, syncPeriodMs: config.syncPeriodMs, sweepPeriodMs: config.sweepPeriodMs }, metrics, log);
+  const controller = new Controller(kc, { namespace: config.namespace, workers: config.workers, syncPeriodMs: config.syncPeriodMs, sweepPeriodMs: config.sweepPeriodMs, operatorPods: config.pods }, metrics, log);
   let started = false;
   const server = await startHealthServer(config.healthPort, config.healthHost, metrics, () => started || !elector.isLeader);
   const elector = new LeaderElector(kc.makeApiClient(CoordinationV1Api), {

@@ -54,6 +54,8 @@ const minimalSpec: IMGatewaySpec = {
     kafkaBrokers: ['kafka-0.kafka:9092'],
     jwt: { jwksUrl: 'https://auth.example/.well-known/jwks.json' },
     adminTokenSecretRef: { name: 'im-gateway-admin', key: 'token' },
+    grpcApiTokensSecretRef: { name: 'grpc-api', key: 'tokens' },
+    fleetSecretRef: { name: 'fleet', key: 'secret' },
   },
 };
 
@@ -365,6 +367,7 @@ describe('the schema accepts and rejects', () => {
     },
     service: { type: 'LoadBalancer', port: 443, grpcPort: 9093, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
     podDisruptionBudget: { maxUnavailable: '25%' },
+    networkPolicy: { enabled: true, grpcFromNamespaces: ['chat-backend'] },
   };
 
   it('accepts a spec using every field', () => {
@@ -409,6 +412,10 @@ describe('the schema accepts and rejects', () => {
     ['a Kafka broker without a port', (s) => void (s.gateway.kafkaBrokers = ['kafka'])],
     ['a Redis URL of another scheme', (s) => void (s.gateway.redisUrl = 'http://redis:6379')],
     ['a Secret name with capitals', (s) => void (s.gateway.adminTokenSecretRef.name = 'Admin')],
+    ['no fleet secret', (s) => void delete (s.gateway as Partial<typeof s.gateway>).fleetSecretRef],
+    ['no gRPC API tokens', (s) => void delete (s.gateway as Partial<typeof s.gateway>).grpcApiTokensSecretRef],
+    ['a network policy without enabled', (s) => void delete (s.networkPolicy as Partial<NonNullable<typeof s.networkPolicy>>).enabled],
+    ['a gRPC namespace that is no namespace name', (s) => void (s.networkPolicy!.grpcFromNamespaces = ['Chat_Backend'])],
     ['a heartbeat under 100 ms', (s) => void (s.gateway.limits = { heartbeatTimeoutMs: 99 })],
     ['an unknown log level', (s) => void (s.gateway.logLevel = 'trace' as never)],
     ['an env name that is no variable name', (s) => void (s.gateway.env = [{ name: 'MY-VAR', value: '1' }])],

@@ -15,6 +15,8 @@ function behavior(overrides: { scaleUp?: ScalingRules; scaleDown?: ScalingRules 
       kafkaBrokers: ['kafka:9092'],
       jwt: { jwksUrl: 'https://issuer.example/jwks' },
       adminTokenSecretRef: { name: 'admin', key: 'token' },
+      grpcApiTokensSecretRef: { name: 'grpc-api', key: 'tokens' },
+      fleetSecretRef: { name: 'fleet', key: 'secret' },
     },
   }).behavior;
 }

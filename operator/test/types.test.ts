@@ -10,6 +10,8 @@ const minimal: IMGatewaySpec = {
     kafkaBrokers: ['kafka:9092'],
     jwt: { secretRef: { name: 'jwt', key: 'secret' } },
     adminTokenSecretRef: { name: 'admin', key: 'token' },
+    grpcApiTokensSecretRef: { name: 'grpc-api', key: 'tokens' },
+    fleetSecretRef: { name: 'fleet', key: 'secret' },
   },
 };
 

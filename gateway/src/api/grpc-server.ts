@@ -1,6 +1,8 @@
 /**
- * gRPC: `im.gateway.v1.IMGatewayService` from proto/, plus the standard
+ * gRPC: `im.gateway.v1.IMGatewayService` from proto/ (API tokens), the
+ * node-to-node peer service in a fleet (fleet secret), plus the standard
  * `grpc.health.v1.Health` service, which reports NOT_SERVING while draining.
+ * Error statuses carry fixed texts; what went wrong inside is logged.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -13,6 +15,7 @@ import type { LogEntry } from '../store/store.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { isValidId } from '../protocol/validate.ts';
 import { CloseCode } from '../protocol/errors.ts';
+import { requireBearer, type BearerTokens } from './grpc-auth.ts';
 
 export { loadGatewayService, SERVICE_NAME } from './proto.ts';
 
@@ -23,6 +26,10 @@ export interface GrpcParts {
   control: ConnectionControl;
   local: LocalDelivery;
   log: Logger;
+  /** Tokens of the backend services that call IMGatewayService. */
+  apiTokens: BearerTokens;
+  /** The fleet secret(s); null on a lone node, which then serves no peer service. */
+  fleetSecrets: BearerTokens | null;
 }
 
 type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
@@ -66,7 +73,7 @@ export class GrpcServer {
           (status) => callback(null, { success: true, status, error_message: '' }),
           (err: unknown) => {
             log.error('push_failed', { user_id: req.user_id, msg_id: req.msg_id, error: errorText(err) });
-            callback(null, { success: false, status: 'failed', error_message: `message not stored: ${errorText(err)}` });
+            callback(null, { success: false, status: 'failed', error_message: 'message not stored: a dependency failed; retry later' });
           },
         );
     };
@@ -80,7 +87,7 @@ export class GrpcServer {
             online: devices.length > 0,
             devices: devices.map((d) => ({ device_id: d.deviceId, online: true, gateway_node: d.node, connected_at: d.connectedAt })),
           }),
-        (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `registry error: ${errorText(err)}` }),
+        (err: unknown) => registryFailed(log, 'connection_status_failed', userId, err, callback),
       );
     };
     const closeConnection: Unary<{ user_id: string; device_id: string; reason: string }, object> = (call, callback) => {
@@ -92,15 +99,12 @@ export class GrpcServer {
           log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason });
           callback(null, { success: true, closed_count: closed });
         },
-        (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `registry error: ${errorText(err)}` }),
+        (err: unknown) => registryFailed(log, 'close_connection_failed', userId, err, callback),
       );
     };
-    this.server.addService(loadGatewayService().service, {
-      PushMessage: pushMessage,
-      GetConnectionStatus: getConnectionStatus,
-      CloseConnection: closeConnection,
-    });
-    this.server.addService(loadPeerService().service, peerHandlers(parts));
+    const gateway = { PushMessage: pushMessage, GetConnectionStatus: getConnectionStatus, CloseConnection: closeConnection };
+    this.server.addService(loadGatewayService().service, requireBearer(gateway, parts.apiTokens));
+    if (parts.fleetSecrets !== null) this.server.addService(loadPeerService().service, requireBearer(peerHandlers(parts), parts.fleetSecrets));
     this.health.addToServer(this.server);
   }
 
@@ -130,6 +134,11 @@ export class GrpcServer {
       });
     });
   }
+}
+
+function registryFailed(log: Logger, event: string, userId: string, err: unknown, callback: grpc.sendUnaryData<object>): void {
+  log.error(event, { user_id: userId, error: errorText(err) });
+  callback({ code: grpc.status.UNAVAILABLE, details: 'registry unavailable; retry later' });
 }
 
 function badId(value: string, field: string): string | null {

@@ -23,6 +23,8 @@ export interface GatewayConfig {
     audience: string | undefined;
   };
   adminToken: string | undefined;
+  /** Bearer tokens `IMGatewayService` accepts (backend services); never empty after loading. */
+  grpcApiTokens: string[];
   limits: {
     maxConnections: number;
     maxDevicesPerUser: number;
@@ -40,20 +42,30 @@ export interface GatewayConfig {
   memoryDedupMaxKeys: number;
   replayBatch: number;
   drain: { closesPerSecond: number; shutdownTimeoutMs: number };
-  tls: { certFile: string | undefined; keyFile: string | undefined; reloadIntervalMs: number };
+  tls: { certFile: string | undefined; keyFile: string | undefined; reloadIntervalMs: number; clientCaFile: string | undefined };
   allowedOrigins: string[] | undefined;
   backends: { etcdEndpoints: string[] | undefined; redisUrl: string | undefined; kafkaBrokers: string[] | undefined };
   etcd: { prefix: string; leaseTtlSeconds: number };
   redis: { keyPrefix: string };
   kafka: { messagesTopic: string; groupTopic: string; partitions: number; replicationFactor: number };
   /** Node-to-node gRPC calls (forwarding, remote closes). */
-  peers: { timeoutMs: number; retries: number };
+  peers: {
+    timeoutMs: number;
+    retries: number;
+    /** Fleet secrets: the first is sent, each is accepted (two while rotating); empty on a lone node. */
+    secrets: string[];
+    tls: { caFile: string | undefined; serverName: string | undefined };
+  };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
 /** Printed in dev mode and used by `npm run token` when no secret is set. */
 export const DEV_JWT_SECRET = 'im-gateway-dev-secret-do-not-use-in-production';
 export const DEV_ADMIN_TOKEN = 'dev-admin-token';
+export const DEV_GRPC_API_TOKEN = 'dev-grpc-api-token';
+export const DEV_FLEET_SECRET = 'im-gateway-dev-fleet-secret-do-not-use';
+/** Shortest API token or fleet secret accepted: long enough not to be guessed. */
+export const MIN_SECRET_BYTES = 16;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -75,6 +87,11 @@ export const VARIABLES = [
   ['JWT_ISSUER', '-', 'Required `iss` claim, if set'],
   ['JWT_AUDIENCE', '-', 'Required `aud` claim, if set'],
   ['ADMIN_TOKEN', '-', 'Bearer token for the admin REST API (`/v1/groups/...`); the admin API is off without it'],
+  ['GRPC_API_TOKENS', '-', 'Comma-separated bearer tokens (16+ bytes each) `IMGatewayService` accepts in `authorization: Bearer <token>` metadata; several at once for rotation. Required unless DEV_MODE'],
+  ['FLEET_SECRET', '-', 'Shared secret (16+ bytes) of the nodes of a fleet and the operator, required with ETCD_ENDPOINTS: sent on node-to-node calls, required by the peer service. While rotating `new,old`: the first is sent, each is accepted'],
+  ['PEER_TLS_CA_FILE', '-', 'With TLS: PEM CA bundle that verifies other nodes\' gRPC certificates on node-to-node calls (unset: the system roots)'],
+  ['PEER_TLS_SERVER_NAME', '-', 'With TLS: the name other nodes\' certificates carry, checked instead of the pod address dialled'],
+  ['GRPC_CLIENT_CA_FILE', '-', 'With TLS: mutual TLS on the gRPC port. Every caller (backend services, other nodes) must present a certificate this PEM CA signed; nodes present their TLS_CERT_FILE. Re-read like the certificates'],
   ['MAX_CONNECTIONS', '200000', 'Sockets this node accepts before `MAX_CONNECTIONS_EXCEEDED`'],
   ['MAX_DEVICES_PER_USER', '5', 'Devices one user may have connected at once'],
   ['MAX_CONTENT_BYTES', '10240', 'Largest message before `MESSAGE_TOO_LARGE`: `content` in UTF-8 bytes plus `metadata` as JSON text (a `PushMessage` content: `INVALID_ARGUMENT`)'],
@@ -133,6 +150,7 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
       audience: read.str('JWT_AUDIENCE'),
     },
     adminToken: read.str('ADMIN_TOKEN'),
+    grpcApiTokens: read.secrets('GRPC_API_TOKENS'),
     limits: {
       maxConnections: read.int('MAX_CONNECTIONS', 200_000, 1),
       maxDevicesPerUser: read.int('MAX_DEVICES_PER_USER', 5, 1),
@@ -160,6 +178,7 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
       certFile: read.str('TLS_CERT_FILE'),
       keyFile: read.str('TLS_KEY_FILE'),
       reloadIntervalMs: read.int('TLS_RELOAD_INTERVAL_MS', 30_000, 100),
+      clientCaFile: read.str('GRPC_CLIENT_CA_FILE'),
     },
     allowedOrigins: read.list('ALLOWED_ORIGINS'),
     backends: {
@@ -175,7 +194,12 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
       partitions: read.int('KAFKA_TOPIC_PARTITIONS', 12, 1, 10_000),
       replicationFactor: read.int('KAFKA_REPLICATION_FACTOR', 1, 1, 16),
     },
-    peers: { timeoutMs: read.int('FORWARD_TIMEOUT_MS', 2000, 50), retries: read.int('FORWARD_RETRIES', 1, 0, 10) },
+    peers: {
+      timeoutMs: read.int('FORWARD_TIMEOUT_MS', 2000, 50),
+      retries: read.int('FORWARD_RETRIES', 1, 0, 10),
+      secrets: read.secrets('FLEET_SECRET'),
+      tls: { caFile: read.str('PEER_TLS_CA_FILE'), serverName: read.str('PEER_TLS_SERVER_NAME') },
+    },
     logLevel: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
   read.finish();
@@ -203,9 +227,24 @@ function checkConsistency(config: GatewayConfig): GatewayConfig {
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
     throw new ConfigError('set both TLS_CERT_FILE and TLS_KEY_FILE, or neither');
   }
+  const { peers } = config;
+  if (tls.certFile === undefined && (peers.tls.caFile !== undefined || peers.tls.serverName !== undefined || tls.clientCaFile !== undefined)) {
+    throw new ConfigError(
+      'PEER_TLS_CA_FILE, PEER_TLS_SERVER_NAME and GRPC_CLIENT_CA_FILE need TLS_CERT_FILE and TLS_KEY_FILE: gRPC uses TLS (and node-to-node calls with it) only when the nodes serve it',
+    );
+  }
   if (config.devMode) {
     if (keys === 0) config.jwt.secret = DEV_JWT_SECRET;
     config.adminToken ??= DEV_ADMIN_TOKEN;
+    if (config.grpcApiTokens.length === 0) config.grpcApiTokens = [DEV_GRPC_API_TOKEN];
+    if (etcdEndpoints !== undefined && peers.secrets.length === 0) peers.secrets = [DEV_FLEET_SECRET];
+  }
+  // gRPC reaches pushes, statuses and closes of every user: no open default, as for the JWT key.
+  if (config.grpcApiTokens.length === 0) {
+    throw new ConfigError('no gRPC API token configured: set GRPC_API_TOKENS (the bearer tokens backend services send to IMGatewayService), or DEV_MODE=true');
+  }
+  if (etcdEndpoints !== undefined && peers.secrets.length === 0) {
+    throw new ConfigError('a fleet (ETCD_ENDPOINTS) needs FLEET_SECRET: the shared secret nodes and the operator send on node-to-node gRPC calls');
   }
   return config;
 }
@@ -274,6 +313,14 @@ class Reader {
   list(name: string): string[] | undefined {
     const items = this.str(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
     return items === undefined || items.length === 0 ? undefined : items;
+  }
+
+  /** A comma-separated list of tokens, each at least MIN_SECRET_BYTES; empty when unset. */
+  secrets(name: string): string[] {
+    const items = this.list(name) ?? [];
+    // The values are secrets: the message names the variable, never the value.
+    if (items.some((item) => Buffer.byteLength(item) < MIN_SECRET_BYTES)) this.problems.push(`${name}: each value must be at least ${MIN_SECRET_BYTES} bytes`);
+    return items;
   }
 
   url(name: string): string | undefined {

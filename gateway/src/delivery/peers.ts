@@ -11,6 +11,8 @@ export interface PeerOptions {
   /** Further attempts after the first fails with UNAVAILABLE or DEADLINE_EXCEEDED. */
   retries: number;
   credentials: grpc.ChannelCredentials;
+  /** Sent on every call (the fleet secret); see tls/peer-credentials.ts. */
+  callCredentials?: grpc.CallCredentials;
 }
 
 type Unary = (request: object, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response: Record<string, number>) => void) => void;
@@ -54,7 +56,7 @@ export class Peers {
   private once(address: string, method: string, request: object): Promise<Record<string, number>> {
     const client = this.client(address) as unknown as Record<string, Unary>;
     return new Promise((resolve, reject) => {
-      client[method]!.call(client, request, { deadline: Date.now() + this.options.timeoutMs }, (err, response) => (err ? reject(err) : resolve(response)));
+      client[method]!.call(client, request, { deadline: Date.now() + this.options.timeoutMs, credentials: this.options.callCredentials }, (err, response) => (err ? reject(err) : resolve(response)));
     });
   }
 

@@ -1,7 +1,9 @@
 /**
  * TLS for the HTTP/WebSocket port and the gRPC port from PEM files. The files
  * are re-read on an interval and a changed pair is swapped in without a
- * restart (cert-manager renews by rewriting the mounted Secret).
+ * restart (cert-manager renews by rewriting the mounted Secret). With a
+ * client CA, the gRPC port asks every caller for a certificate it signed
+ * (mutual TLS), and the same CA file is followed.
  */
 import { readFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
@@ -13,6 +15,8 @@ export interface TlsFiles {
   certFile: string;
   keyFile: string;
   reloadIntervalMs: number;
+  /** PEM CA bundle gRPC callers' certificates must chain to; unset asks for none. */
+  clientCaFile?: string | undefined;
 }
 
 export interface KeyPair {
@@ -31,12 +35,19 @@ export class CertificateReloader {
   private current: KeyPair;
   private timer: NodeJS.Timeout | null = null;
   private readonly grpcIdentity: IdentityProvider;
+  private readonly clientCa: CaProvider | null;
 
   constructor(files: TlsFiles, initial: KeyPair, log: Logger) {
     this.files = files;
     this.current = initial;
     this.log = log;
     this.grpcIdentity = new IdentityProvider(initial);
+    this.clientCa = files.clientCaFile === undefined ? null : new CaProvider(readFileSync(files.clientCaFile));
+  }
+
+  /** This node's certificate as grpc-js takes it: what it presents when it calls its peers under mutual TLS. */
+  get identity(): grpc.experimental.CertificateProvider {
+    return this.grpcIdentity;
   }
 
   watch(server: HttpsServer): void {
@@ -49,6 +60,7 @@ export class CertificateReloader {
   }
 
   private check(server: HttpsServer): void {
+    this.checkClientCa();
     let next: KeyPair;
     try {
       next = readKeyPair(this.files);
@@ -70,18 +82,59 @@ export class CertificateReloader {
     }
   }
 
+  private checkClientCa(): void {
+    if (this.clientCa === null) return;
+    try {
+      this.clientCa.update(readFileSync(this.files.clientCaFile!));
+    } catch (err) {
+      this.log.warn('tls_reload_read_failed', { error: errorText(err) });
+    }
+  }
+
   /** gRPC server credentials that follow the same files. */
   grpcCredentials(): grpc.ServerCredentials {
     // grpc-js 1.14 hands this function's first argument to the credentials'
     // identity slot and the second to the CA slot (the declared names are the
     // other way round), so the identity provider goes first. No CA: clients are
-    // not asked for certificates. The TLS test catches a change of this order.
+    // not asked for certificates; a CA: they must present one it signed. The
+    // TLS tests catch a change of this order.
     return grpc.experimental.createCertificateProviderServerCredentials(
       this.grpcIdentity,
-      null as unknown as grpc.experimental.CertificateProvider,
-      false,
+      this.clientCa as unknown as grpc.experimental.CertificateProvider,
+      this.clientCa !== null,
     );
   }
+}
+
+/** A CA bundle for grpc-js, on the server (client CA) or a client (server CA). */
+export class CaProvider implements grpc.experimental.CertificateProvider {
+  private ca: Buffer;
+  private readonly listeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
+
+  constructor(ca: Buffer) {
+    this.ca = ca;
+  }
+
+  update(ca: Buffer): void {
+    if (ca.equals(this.ca)) return;
+    this.ca = ca;
+    for (const listener of this.listeners) listener({ caCertificate: ca });
+  }
+
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.listeners.add(listener);
+    // As for identities: grpc-js subscribes before it is ready to hear, so answer in a microtask.
+    queueMicrotask(() => {
+      if (this.listeners.has(listener)) listener({ caCertificate: this.ca });
+    });
+  }
+
+  removeCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.listeners.delete(listener);
+  }
+
+  addIdentityCertificateListener(): void {}
+  removeIdentityCertificateListener(): void {}
 }
 
 /**

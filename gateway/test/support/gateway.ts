@@ -10,6 +10,8 @@ import { createLogger } from '../../src/observability/logger.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long';
 export const ADMIN_TOKEN = 'test-admin-token';
+/** What backend services send to IMGatewayService in these tests. */
+export const GRPC_API_TOKEN = 'test-grpc-api-token';
 
 export interface RunningGateway {
   node: GatewayNode;
@@ -24,6 +26,7 @@ export async function startGateway(env: Record<string, string> = {}, backends?: 
   const config = loadConfig({
     JWT_SECRET: TEST_SECRET,
     ADMIN_TOKEN,
+    GRPC_API_TOKENS: GRPC_API_TOKEN,
     HOST: '127.0.0.1',
     PORT: '0',
     GRPC_PORT: '0',

@@ -9,12 +9,14 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  NetworkingV1Api,
   PatchStrategy,
   PolicyV1Api,
   setHeaderOptions,
   type KubeConfig,
   type V1Deployment,
   type V1Pod,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { findCondition, setCondition } from '../api/v1alpha1/conditions.ts';
 import { formatTime, parseTime } from '../api/v1alpha1/time.ts';
@@ -29,6 +31,7 @@ import {
   type IMGateway,
   type IMGatewayStatus,
   type ResolvedIMGatewaySpec,
+  type SecretKeyRef,
 } from '../api/v1alpha1/types.ts';
 import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import { errorText, type Logger } from '../log.ts';
@@ -36,7 +39,15 @@ import { isNotFound } from '../kube/errors.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
 import { FleetRegistry } from '../registry/fleet-registry.ts';
 import { StaleEntryTracker } from '../registry/stale-entries.ts';
-import { buildDeployment, buildPodDisruptionBudget, buildService, SPEC_HASH_ANNOTATION } from '../resources/owned.ts';
+import {
+  buildDeployment,
+  buildGrpcService,
+  buildNetworkPolicy,
+  buildPodDisruptionBudget,
+  buildService,
+  SPEC_HASH_ANNOTATION,
+  type OperatorPods,
+} from '../resources/owned.ts';
 import { INSTANCE_LABEL, selectorString } from '../resources/labels.ts';
 import { decideReplicas } from '../scaling/desired-replicas.ts';
 import { decodeHistory, encodeHistory } from '../scaling/history.ts';
@@ -51,6 +62,8 @@ export interface ReconcilerOptions {
   syncPeriodMs: number;
   /** How often stale registry entries are swept per fleet. */
   sweepPeriodMs: number;
+  /** The operator's own pods, admitted to gRPC by the NetworkPolicies it writes. */
+  operatorPods: OperatorPods;
 }
 
 /** Lower than any pod's default (0): the ReplicaSet removes these first. */
@@ -79,6 +92,7 @@ export class Reconciler {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly policy: PolicyV1Api;
+  private readonly networking: NetworkingV1Api;
   private readonly custom: CustomObjectsApi;
   private readonly events: EventRecorder;
   private readonly fleets = new Map<string, FleetState>();
@@ -89,6 +103,7 @@ export class Reconciler {
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
     this.policy = kc.makeApiClient(PolicyV1Api);
+    this.networking = kc.makeApiClient(NetworkingV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.events = new EventRecorder(this.core, deps.log);
   }
@@ -105,8 +120,10 @@ export class Reconciler {
     }
     const spec = withDefaults(gw.spec);
     const now = Date.now();
-    await this.ensureService(gw, spec);
+    await this.ensureService(gw, buildService(gw, spec));
+    await this.ensureService(gw, buildGrpcService(gw, spec));
     await this.ensurePodDisruptionBudget(gw, spec);
+    await this.ensureNetworkPolicy(gw, spec);
 
     const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name);
     const loads = await this.podLoads(pods, spec);
@@ -255,10 +272,14 @@ export class Reconciler {
       const ip = pod?.status?.podIP;
       if (ip === undefined) continue;
       const started = this.deps.drains.ensure(key, entry.name, async () => {
-        const adminToken = await this.adminToken(gw, spec);
+        const [adminToken, fleetSecret] = await Promise.all([
+          this.secretValue(gw, spec.gateway.adminTokenSecretRef),
+          // The gateway accepts any of a comma-separated list and sends the first: so does the operator.
+          this.secretValue(gw, spec.gateway.fleetSecretRef).then((value) => value.split(',')[0]!.trim()),
+        ]);
         return {
           target: { podName: entry.name, address: { ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, startedAt: parseTime(entry.startedAt) ?? Date.now() },
-          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken },
+          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken, fleetSecret },
           registry: this.fleet(key, spec).registry,
         };
       });
@@ -267,8 +288,7 @@ export class Reconciler {
     return due;
   }
 
-  private async adminToken(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<string> {
-    const ref = spec.gateway.adminTokenSecretRef;
+  private async secretValue(gw: IMGateway, ref: SecretKeyRef): Promise<string> {
     const secret = await this.core.readNamespacedSecret({ name: ref.name, namespace: gw.metadata!.namespace! });
     const value = secret.data?.[ref.key];
     if (value === undefined) throw new Error(`secret ${ref.name} has no key ${ref.key}`);
@@ -355,17 +375,18 @@ export class Reconciler {
     return before === replicas ? null : replicas - before;
   }
 
-  private async ensureService(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
-    // Services and PDBs are not watched: read, compare the hash, write when it differs.
-    const desired = buildService(gw, spec);
+  private async ensureService(gw: IMGateway, desired: V1Service): Promise<void> {
+    // Services, PDBs and NetworkPolicies are not watched: read, compare the hash, write when it differs.
     const namespace = gw.metadata!.namespace!;
+    const name = desired.metadata!.name!;
     const hash = hashOf(desired.spec);
     desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
     try {
-      const current = await this.core.readNamespacedService({ name: gw.metadata!.name!, namespace });
+      const current = await this.core.readNamespacedService({ name, namespace });
       if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
+      // A merge patch replaces the ports list whole: a gRPC port left from before it had its own Service goes.
       await this.core.patchNamespacedService(
-        { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: desired.metadata!.annotations, labels: desired.metadata!.labels }, spec: { type: desired.spec!.type, ports: desired.spec!.ports, selector: desired.spec!.selector } } },
+        { name, namespace, body: { metadata: { annotations: desired.metadata!.annotations, labels: desired.metadata!.labels }, spec: { type: desired.spec!.type, ports: desired.spec!.ports, selector: desired.spec!.selector } } },
         MERGE_PATCH,
       );
     } catch (err) {
@@ -389,6 +410,40 @@ export class Reconciler {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await this.policy.createNamespacedPodDisruptionBudget({ namespace, body: desired });
+    }
+  }
+
+  /** Writes spec.networkPolicy's NetworkPolicy, or deletes the one written before it was turned off. */
+  private async ensureNetworkPolicy(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
+    const namespace = gw.metadata!.namespace!;
+    const name = gw.metadata!.name!;
+    if (spec.networkPolicy?.enabled !== true) {
+      try {
+        const current = await this.networking.readNamespacedNetworkPolicy({ name, namespace });
+        // Only ours: a policy of that name someone else wrote is left alone.
+        if (current.metadata?.ownerReferences?.some((o) => o.uid === gw.metadata!.uid) === true) {
+          await this.networking.deleteNamespacedNetworkPolicy({ name, namespace });
+        }
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      return;
+    }
+    const desired = buildNetworkPolicy(gw, spec, this.deps.options.operatorPods);
+    const hash = hashOf(desired.spec);
+    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
+    try {
+      const current = await this.networking.readNamespacedNetworkPolicy({ name, namespace });
+      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
+      // A patch goes out as given (not through the model's serializer): the model's `_from` must be written as `from`.
+      const ingress = desired.spec!.ingress!.map(({ _from, ...rule }) => (_from === undefined ? rule : { ...rule, from: _from }));
+      await this.networking.patchNamespacedNetworkPolicy(
+        { name, namespace, body: { metadata: { annotations: desired.metadata!.annotations }, spec: { ...desired.spec, ingress } } },
+        MERGE_PATCH,
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.networking.createNamespacedNetworkPolicy({ namespace, body: desired });
     }
   }
 

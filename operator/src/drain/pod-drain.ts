@@ -21,6 +21,8 @@ export interface DrainSettings {
   closesPerSecond: number;
   timeoutSeconds: number;
   adminToken: string;
+  /** The fleet's FLEET_SECRET, for the peer service's CloseLocal. */
+  fleetSecret: string;
 }
 
 export type DrainOutcome = 'empty' | 'timed_out' | 'stopped';
@@ -47,7 +49,7 @@ export async function drainPod(
       if ((await client.stats(target.address)).activeConnections === 0) return 'empty';
       for (const userId of await registry.usersOn(target.podName)) {
         if (deps.stopped() || Date.now() >= deadline) break;
-        const closed = await client.closeUser(target.address, userId);
+        const closed = await client.closeUser(target.address, userId, settings.fleetSecret);
         // Pace by sockets closed, so a user with five devices counts five.
         await sleep(Math.max(1, closed) * spacingMs);
       }

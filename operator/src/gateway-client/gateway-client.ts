@@ -2,10 +2,10 @@
  * What the operator asks of one gateway pod: its connection count (`/stats`),
  * to start draining (`POST /v1/drain`), and to close one user's sockets on
  * that pod only (the peer service's `CloseLocal`, close code 1012, so clients
- * reconnect to another pod).
+ * reconnect to another pod), with the fleet secret as a node would.
  */
-import * as grpc from '@grpc/grpc-js';
 import { Peers } from '../../../gateway/src/delivery/peers.ts';
+import { peerCredentials } from '../../../gateway/src/tls/peer-credentials.ts';
 import { CloseCode } from '../../../gateway/src/protocol/errors.ts';
 
 export interface PodAddress {
@@ -20,7 +20,8 @@ export interface PodStats {
 }
 
 export class GatewayClient {
-  private readonly peers = new Peers({ timeoutMs: 3000, retries: 1, credentials: grpc.credentials.createInsecure() });
+  /** One client set per fleet secret: each IMGateway has its own. */
+  private readonly peers = new Map<string, Peers>();
   private readonly timeoutMs: number;
 
   constructor(timeoutMs = 3000) {
@@ -45,8 +46,8 @@ export class GatewayClient {
   }
 
   /** Closes the user's sockets on that pod; resolves with how many were closed. */
-  closeUser(pod: PodAddress, userId: string): Promise<number> {
-    return this.peers.closeLocal(`${host(pod.ip)}:${pod.grpcPort}`, {
+  closeUser(pod: PodAddress, userId: string, fleetSecret: string): Promise<number> {
+    return this.peersFor(fleetSecret).closeLocal(`${host(pod.ip)}:${pod.grpcPort}`, {
       user_id: userId,
       device_id: '',
       reason: 'pod is being removed: reconnect',
@@ -55,7 +56,18 @@ export class GatewayClient {
   }
 
   close(): void {
-    this.peers.close();
+    for (const peers of this.peers.values()) peers.close();
+    this.peers.clear();
+  }
+
+  private peersFor(fleetSecret: string): Peers {
+    let peers = this.peers.get(fleetSecret);
+    if (peers === undefined) {
+      // The IMGateway spec has no TLS settings: its pods serve gRPC in plaintext, inside the cluster.
+      peers = new Peers({ timeoutMs: this.timeoutMs, retries: 1, ...peerCredentials(fleetSecret, null) });
+      this.peers.set(fleetSecret, peers);
+    }
+    return peers;
   }
 }
 

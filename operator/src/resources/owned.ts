@@ -3,7 +3,7 @@
  * what the operator would create can be tested without a cluster. Owner
  * references make Kubernetes delete them with the IMGateway.
  */
-import type { V1Deployment, V1EnvVar, V1OwnerReference, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1EnvVar, V1NetworkPolicy, V1NetworkPolicyPeer, V1OwnerReference, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type IMGateway, type ResolvedIMGatewaySpec } from '../api/v1alpha1/types.ts';
 import { fleetLabels, selectorLabels } from './labels.ts';
 
@@ -21,9 +21,9 @@ export function ownerReference(gw: IMGateway): V1OwnerReference {
   };
 }
 
-function metadata(gw: IMGateway, extra: Record<string, string> = {}) {
+function metadata(gw: IMGateway, extra: Record<string, string> = {}, name = gw.metadata!.name!) {
   return {
-    name: gw.metadata!.name!,
+    name,
     namespace: gw.metadata!.namespace!,
     labels: fleetLabels(gw.metadata!.name!),
     annotations: extra,
@@ -85,6 +85,8 @@ export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
     { name: 'REDIS_URL', value: gateway.redisUrl },
     { name: 'KAFKA_BROKERS', value: gateway.kafkaBrokers.join(',') },
     { name: 'ADMIN_TOKEN', valueFrom: { secretKeyRef: { ...gateway.adminTokenSecretRef } } },
+    { name: 'GRPC_API_TOKENS', valueFrom: { secretKeyRef: { ...gateway.grpcApiTokensSecretRef } } },
+    { name: 'FLEET_SECRET', valueFrom: { secretKeyRef: { ...gateway.fleetSecretRef } } },
     { name: 'DRAIN_CLOSES_PER_SECOND', value: String(drain.closesPerSecond) },
     { name: 'SHUTDOWN_TIMEOUT_MS', value: String(drain.timeoutSeconds * 1000) },
   ];
@@ -110,8 +112,9 @@ export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
   return env;
 }
 
+/** The public Service: `/ws` and HTTP only. gRPC is never on it (see buildGrpcService). */
 export function buildService(gw: IMGateway, spec: ResolvedIMGatewaySpec): V1Service {
-  const { type, port, grpcPort, annotations } = spec.service;
+  const { type, port, annotations } = spec.service;
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -119,9 +122,60 @@ export function buildService(gw: IMGateway, spec: ResolvedIMGatewaySpec): V1Serv
     spec: {
       type,
       selector: selectorLabels(gw.metadata!.name!),
-      ports: [
-        { name: 'http', port, targetPort: 'http' as never, protocol: 'TCP' },
-        { name: 'grpc', port: grpcPort, targetPort: 'grpc' as never, protocol: 'TCP' },
+      ports: [{ name: 'http', port, targetPort: 'http' as never, protocol: 'TCP' }],
+    },
+  };
+}
+
+export function grpcServiceName(gw: IMGateway): string {
+  return `${gw.metadata!.name!}-grpc`;
+}
+
+/**
+ * gRPC for backend services inside the cluster: always ClusterIP, whatever
+ * type the public Service has, and without its (load balancer) annotations.
+ */
+export function buildGrpcService(gw: IMGateway, spec: ResolvedIMGatewaySpec): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadata(gw, {}, grpcServiceName(gw)),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(gw.metadata!.name!),
+      ports: [{ name: 'grpc', port: spec.service.grpcPort, targetPort: 'grpc' as never, protocol: 'TCP' }],
+    },
+  };
+}
+
+/** Where the operator runs, so the NetworkPolicy can let its drain calls in. */
+export interface OperatorPods {
+  namespace: string;
+  /** Labels of the operator's pods; empty admits the operator's whole namespace. */
+  labels: Record<string, string>;
+}
+
+/** The NetworkPolicy of spec.networkPolicy: HTTP from anywhere, gRPC from the fleet, the operator and named namespaces. */
+export function buildNetworkPolicy(gw: IMGateway, spec: ResolvedIMGatewaySpec, operator: OperatorPods): V1NetworkPolicy {
+  const name = gw.metadata!.name!;
+  const byNamespace = (namespace: string): V1NetworkPolicyPeer => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } });
+  const grpcFrom: V1NetworkPolicyPeer[] = [
+    // Node-to-node calls: the fleet's own pods, in its namespace.
+    { podSelector: { matchLabels: selectorLabels(name) } },
+    { ...byNamespace(operator.namespace), podSelector: { matchLabels: operator.labels } },
+    ...(spec.networkPolicy?.grpcFromNamespaces ?? []).map(byNamespace),
+  ];
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: metadata(gw),
+    spec: {
+      podSelector: { matchLabels: selectorLabels(name) },
+      policyTypes: ['Ingress'],
+      ingress: [
+        { ports: [{ port: 'http' as never, protocol: 'TCP' }] },
+        // `_from`: the client's model name for `from`, which its serializer maps back.
+        { ports: [{ port: 'grpc' as never, protocol: 'TCP' }], _from: grpcFrom },
       ],
     },
   };

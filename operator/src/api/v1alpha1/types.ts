@@ -43,6 +43,7 @@ export interface IMGatewaySpec {
   gateway: GatewaySpec;
   service?: ServiceSpec;
   podDisruptionBudget?: PodDisruptionBudgetSpec;
+  networkPolicy?: NetworkPolicySpec;
 }
 
 /** core/v1 ResourceRequirements; quantities as the API server returns them. */
@@ -91,6 +92,10 @@ export interface GatewaySpec {
   jwt: JwtSpec;
   /** The operator reads this too, to call POST /v1/drain. */
   adminTokenSecretRef: SecretKeyRef;
+  /** Comma-separated bearer tokens backend services send to IMGatewayService (GRPC_API_TOKENS). */
+  grpcApiTokensSecretRef: SecretKeyRef;
+  /** The nodes' shared secret on node-to-node calls (FLEET_SECRET); the operator sends it too, to close sockets on a draining pod. */
+  fleetSecretRef: SecretKeyRef;
   limits?: GatewayLimits;
   logLevel?: LogLevel;
   env?: EnvVar[];
@@ -123,6 +128,17 @@ export interface ServiceSpec {
   port?: number;
   grpcPort?: number;
   annotations?: Record<string, string>;
+}
+
+/**
+ * An operator-owned NetworkPolicy on the gateway pods: the HTTP port stays
+ * open, gRPC is admitted only from the fleet's own pods, the operator and
+ * the named namespaces.
+ */
+export interface NetworkPolicySpec {
+  enabled: boolean;
+  /** Namespaces whose pods may call gRPC (the backend services'). */
+  grpcFromNamespaces?: string[];
 }
 
 export interface PodDisruptionBudgetSpec {
@@ -198,6 +214,8 @@ export const MANAGED_ENV = [
   'JWT_ISSUER',
   'JWT_AUDIENCE',
   'ADMIN_TOKEN',
+  'GRPC_API_TOKENS',
+  'FLEET_SECRET',
   'MAX_CONNECTIONS',
   'MAX_DEVICES_PER_USER',
   'MAX_CONTENT_BYTES',
