@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { bearerCallCredentials } from '../src/api/grpc-auth.ts';
 import { loadGatewayService } from '../src/api/grpc-server.ts';
 import { normalizeOrigin } from '../src/api/ws-server.ts';
 import { ConnectionControl } from '../src/delivery/connection-control.ts';
@@ -11,7 +12,7 @@ import type { MessageFrame, Metadata } from '../src/protocol/frames.ts';
 import { groupLog, privateLog } from '../src/store/store.ts';
 import { addMember } from './support/admin.ts';
 import { OpenClients, TestClient } from './support/client.ts';
-import { ADMIN_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
+import { ADMIN_TOKEN, GRPC_API_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
 import { flood, rawSocket } from './support/raw-frames.ts';
 
 /** `{"a":{"a":...1...}}` nested `depth` levels, as text. */
@@ -218,7 +219,7 @@ describe('input bounds', () => {
       const push = (content: string): Promise<unknown> =>
         new Promise((resolve, reject) => {
           const request = { user_id: 'alice', device_id: '', msg_id: `p${content.length}`, sender_id: 'svc', content, sequence_number: 1, timestamp: 0 };
-          (rpc as unknown as Record<string, (...a: unknown[]) => void>).PushMessage!.call(rpc, request, { deadline: Date.now() + 3000 }, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res)));
+          (rpc as unknown as Record<string, (...a: unknown[]) => void>).PushMessage!.call(rpc, request, { deadline: Date.now() + 3000, credentials: bearerCallCredentials(GRPC_API_TOKEN) }, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res)));
         });
       try {
         await expect(push('€'.repeat(334))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: 'content is 1002 bytes; at most 1000 (MAX_CONTENT_BYTES)' });

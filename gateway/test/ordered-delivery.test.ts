@@ -10,7 +10,7 @@ import type { MessageFrame } from '../src/protocol/frames.ts';
 import { MemoryRegistry } from '../src/registry/memory-registry.ts';
 import type { DeviceRecord } from '../src/registry/registry.ts';
 import { privateLog, type LogEntry } from '../src/store/store.ts';
-import { startGateway, TEST_SECRET, token, type RunningGateway } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, TEST_SECRET, token, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient, type Frame } from './support/client.ts';
 
 const LOG = privateLog('alice', 'bob');
@@ -108,7 +108,7 @@ describe('ordered delivery per socket', () => {
   it('writes nothing before auth_response: live entries during registration wait for replay', async () => {
     await gw.stop();
     // The real memory registry, with registration slowed so live entries arrive in between.
-    const config = loadConfig({ JWT_SECRET: TEST_SECRET, HOST: '127.0.0.1', PORT: '0', GRPC_PORT: '0' });
+    const config = loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN, HOST: '127.0.0.1', PORT: '0', GRPC_PORT: '0' });
     const backends = memoryBackends(config);
     const registry = backends.registry as MemoryRegistry;
     const register = registry.register.bind(registry);
