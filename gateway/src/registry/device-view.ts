@@ -176,6 +176,8 @@ export class DeviceView {
   private outdated = true;
   private stream: WatchStream | undefined;
   private resuming: Promise<void> | undefined;
+  /** Why the watch last broke. */
+  private broken: Error | undefined;
   /** Callers waiting to see a revision, oldest first (so deadlines ascend). */
   private waiters: Waiter[] = [];
   /** One timer for every waiter: fires at the oldest one's deadline. */
@@ -275,6 +277,7 @@ export class DeviceView {
         stop(stream);
         if (this.stream === stream) this.stream = undefined;
         if (err instanceof ViewOutdated) this.outdated = true;
+        this.broken = err;
         this.setLive(false);
         if (created) this.resume(err);
         else reject(err);
@@ -399,6 +402,8 @@ export class DeviceView {
       try {
         if (reread) await this.read();
         await this.follow();
+        // Broken again at once, as when etcd answers a new watch with the compaction that ends it.
+        if (!this.live) throw this.broken ?? new Error('the watch broke as it was created');
         this.log.info('registry_view_resumed', { attempts: attempt, after_ms: Date.now() - began, reread, applied: this.applied, devices: this.table.size });
         return;
       } catch (err) {

@@ -58,7 +58,7 @@ export interface Registry {
   routesLive(): boolean;
   /** The live gateway nodes (the operator's view of the fleet). */
   nodes(): Promise<NodeRecord[]>;
-  /** Every device registered to `nodeId`, for draining it. */
+  /** Every device registered to `nodeId`, for draining it: on etcd from the routing view, as routes() (other nodes' writes within the watch latency). */
   devicesOnNode(nodeId: string): Promise<DeviceRecord[]>;
   close(): Promise<void>;
 }
