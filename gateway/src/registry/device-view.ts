@@ -313,7 +313,7 @@ export class DeviceView {
         }
         const events = fragments.length === 0 ? response.events : [...fragments, ...response.events];
         fragments = [];
-        this.applyResponse(events, response.header.revision);
+        this.applyResponse(events);
       });
       stream.on('error', (err) => end(err));
       stream.on('end', () => end(new Error('etcd ended the watch stream')));
@@ -322,8 +322,9 @@ export class DeviceView {
           key: this.usersKey,
           range_end: prefixEnd(this.users),
           start_revision: String(this.applied + 1),
-          // Quiet prefixes still advance `applied`, so a resume rarely falls behind a compaction.
-          progress_notify: true,
+          // No progress notices: etcd releases without the fix for etcd issue 15220 can send one
+          // ahead of events still queued, and a resume from its revision would skip them. A quiet
+          // prefix costs a re-read after a compaction instead.
           // A node's lease expiring deletes all of its devices in one revision: more than a 4 MiB reply.
           fragment: true,
         },
@@ -331,12 +332,11 @@ export class DeviceView {
     });
   }
 
-  private applyResponse(events: IEvent[], headerRevision: string): void {
+  private applyResponse(events: IEvent[]): void {
     for (const event of events) this.apply(this.table, event.type, event.kv);
-    // An event-less response is a progress notice, which etcd sends only to a watcher with nothing pending.
-    // etcd batches whole revisions into a response, so its last event ends one.
+    // etcd puts whole revisions in a response, so its last event ends one.
     const last = events.at(-1);
-    this.advance(Number(last === undefined ? headerRevision : last.kv.mod_revision));
+    if (last !== undefined) this.advance(Number(last.kv.mod_revision));
   }
 
   private apply(table: DeviceTable, type: IEvent['type'], kv: IKeyValue): void {
