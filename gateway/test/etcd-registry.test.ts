@@ -407,6 +407,29 @@ describe('EtcdRegistry routes from a watch-fed view', () => {
     await expectViewOfEtcd(c, usersUpTo(2500));
   });
 
+  it('drops every device of a node whose lease goes, one revision larger than a gRPC reply may be', async () => {
+    const [a, b] = [registry('node-a'), registry('node-b')];
+    await a.start();
+    await b.start();
+    // 20,000 devices with long ids under one lease: their deletion is one revision of about 5 MB of events.
+    const lease = admin.lease(60);
+    const id = await lease.grant();
+    const value = JSON.stringify({ node: 'node-x', grpc: grpcOf('node-x'), connected_at: 1 });
+    const count = 20_000;
+    for (let from = 0; from < count; from += 100) {
+      const puts = Array.from({ length: 100 }, (_, i) => admin.put(`${prefix}/users/user-${from + i}/${'d'.repeat(200)}`).value(value).lease(id));
+      await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...puts).commit();
+    }
+    await until(async () => (await b.devicesOnNode('node-x')).length === count, 10_000);
+    await lease.revoke();
+    await until(async () => (await b.devicesOnNode('node-x')).length === 0, 10_000);
+    expect(b.routes('user-0')).toEqual([]);
+    expect(b.routesLive()).toBe(true);
+    // Still following: nothing broke the watch.
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    await routedWithin(b, 'alice', [device('alice', 'phone', 'node-a', 1000)]);
+  }, 60_000);
+
   it('routes from the last known view while etcd is away, and follows it again after etcd restarts', async () => {
     // A TTL the restart stays within: the leases and their devices outlive it.
     const [a, b] = [registry('node-a', { leaseTtlSeconds: 10 }), registry('node-b', { leaseTtlSeconds: 10 })];
