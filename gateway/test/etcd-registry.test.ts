@@ -1,12 +1,15 @@
 // EtcdRegistry against a real etcd 3.4 (e2e/infra): the shared contract with
 // two registries as two nodes, then leases: a clean close, a crashed node, a
 // lease etcd expired, and etcd itself away for longer than the TTL; then
-// device lookups batched into txns.
+// device lookups batched into txns; then the watch-fed routing view: its
+// latency, a paged first read, an etcd restart, a partition and a compaction.
 import { spawn } from 'node:child_process';
+import { createConnection, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3, KVClient } from 'etcd3';
-import type { ITxnRequest } from 'etcd3';
+import type { IRangeRequest, ITxnRequest } from 'etcd3';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startEtcd } from '../../e2e/infra/providers.ts';
@@ -15,8 +18,9 @@ import type { Logger } from '../src/observability/logger.ts';
 import { MAX_TXN_OPS } from '../src/registry/device-lookups.ts';
 import { EtcdRegistry, RegistryUnavailableError } from '../src/registry/etcd-registry.ts';
 import type { EtcdRegistryOptions } from '../src/registry/etcd-registry.ts';
-import type { DeviceRecord } from '../src/registry/registry.ts';
-import { device, grpcOf, registryContract } from './support/registry-contract.ts';
+import { plainRecord } from '../src/registry/registry.ts';
+import type { DeviceRecord, DeviceRoute, Registry } from '../src/registry/registry.ts';
+import { ROUTES_LAG_MS, device, grpcOf, registryContract, routedWithin } from './support/registry-contract.ts';
 
 const START_TIMEOUT_MS = 120_000;
 /** A short lease, so expiry and recovery happen within a test. */
@@ -69,19 +73,6 @@ describe('EtcdRegistry leases on a real etcd', () => {
     ]);
     expect(kvs[0]!.lease).not.toBe('0');
     expect(kvs[1]!.lease).toBe(kvs[0]!.lease);
-  });
-
-  it('reads every page of a large prefix', async () => {
-    const a = registry('node-a');
-    await a.start();
-    const value = JSON.stringify({ node: 'node-x', grpc: grpcOf('node-x'), connected_at: 1 });
-    for (let batch = 0; batch < 25; batch++) {
-      const puts = Array.from({ length: 100 }, (_, i) => admin.put(`${prefix}/users/user-${batch * 100 + i}/phone`).value(value));
-      await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...puts).commit();
-    }
-    const onX = await a.devicesOnNode('node-x');
-    expect(onX).toHaveLength(2500);
-    expect(new Set(onX.map((d) => d.userId)).size).toBe(2500);
   });
 
   it('refuses to start, quickly, when etcd cannot be reached', async () => {
@@ -142,7 +133,8 @@ describe('EtcdRegistry leases on a real etcd', () => {
     expect(after).not.toBe(before);
     expect(await leaseOf(`${prefix}/users/alice/phone`)).toBe(after);
     expect(sortedDevices(await b.devices('alice'))).toEqual([device('alice', 'phone', 'node-a', 1000), device('alice', 'tablet', 'node-b', 3000)]);
-    expect(await b.devicesOnNode('node-a')).toHaveLength(201);
+    // Node B's view follows node A's re-puts within the watch latency.
+    await until(async () => (await b.devicesOnNode('node-a')).length === 201, ROUTES_LAG_MS);
     expect(await leaseOf(`${prefix}/users/user-199/phone`)).toBe(after);
 
     // Tokens from before the loss still work, and still only on their own record.
@@ -222,7 +214,8 @@ describe('EtcdRegistry leases on a real etcd', () => {
     }
     await until(async () => (await a.devices('alice')).length === 0, 10_000);
     expect(await leaseOf(`${prefix}/nodes/node-a`)).toBe(before);
-    expect(await a.healthy()).toBe(true);
+    // Healthy again once the routing view follows etcd too, which it retries at least every second.
+    await until(() => a.healthy(), 3000);
   }, 30_000);
 });
 
@@ -352,12 +345,279 @@ describe('EtcdRegistry device lookups batched into txns', () => {
   }, 30_000);
 });
 
+describe('EtcdRegistry routes from a watch-fed view', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('routes a device registered on another node within the watch latency, until it is unregistered, its node closes or its lease expires', async () => {
+    const [a, b] = [registry('node-a'), registry('node-b')];
+    await a.start();
+    await b.start();
+    const registeredAt = performance.now();
+    const phone = await a.register(device('alice', 'phone', 'node-a', 1000));
+    // The registering node's own write is in its view once register returns.
+    expect(a.routes('alice').map(plainRecord)).toEqual([device('alice', 'phone', 'node-a', 1000)]);
+    await routedWithin(b, 'alice', [device('alice', 'phone', 'node-a', 1000)]);
+    console.info(`[etcd-registry] another node routes a new device ${Math.round(performance.now() - registeredAt)} ms after register began`);
+    // Each route carries the mod revision of its key.
+    const kv = (await admin.get(`${prefix}/users/alice/phone`).exec()).kvs[0]!;
+    expect(b.routes('alice')[0]!.revision).toBe(Number(kv.mod_revision));
+
+    await a.unregister('alice', 'phone', phone);
+    expect(a.routes('alice')).toEqual([]);
+    await routedWithin(b, 'alice', []);
+
+    await a.register(device('alice', 'tablet', 'node-a', 2000));
+    await routedWithin(b, 'alice', [device('alice', 'tablet', 'node-a', 2000)]);
+    // A clean close revokes the lease: its devices leave every view.
+    await a.close();
+    await routedWithin(b, 'alice', []);
+
+    const crashed = await crashedNode('node-c');
+    try {
+      await until(async () => b.routes('alice').some((d) => d.node === 'node-c'), ROUTES_LAG_MS);
+      crashed.kill('SIGKILL');
+      const killedAt = performance.now();
+      await until(async () => b.routes('alice').length === 0, (TTL_S + 3) * 1000);
+      expect(performance.now() - killedAt).toBeLessThan((TTL_S + 2) * 1000);
+    } finally {
+      crashed.kill('SIGKILL');
+    }
+    expect(b.routesLive()).toBe(true);
+  });
+
+  it('reads a view of more than one page whole, every page at one revision', async () => {
+    const a = registry('node-a');
+    await a.start();
+    await putDevices(2500, 'node-x');
+    const calls = kvCalls();
+    const c = registry('node-c', { pageSize: 100 });
+    await c.start();
+    const pages = calls.rangeRequests().filter((request) => request.key?.toString().startsWith(`${prefix}/users/`));
+    expect(pages).toHaveLength(25);
+    expect(pages.every((request) => request.limit === 100)).toBe(true);
+    // The first page is read at the store's revision; the others at the first one's.
+    expect(pages[0]!.revision).toBeUndefined();
+    expect(new Set(pages.slice(1).map((request) => request.revision)).size).toBe(1);
+    expect(c.routesLive()).toBe(true);
+    expect(c.routes('user-0').map(plainRecord)).toEqual([device('user-0', 'phone', 'node-x', 0)]);
+    expect(c.routes('user-2499').map(plainRecord)).toEqual([device('user-2499', 'phone', 'node-x', 2499)]);
+    expect(await c.devicesOnNode('node-x')).toHaveLength(2500);
+    await expectViewOfEtcd(c, usersUpTo(2500));
+  });
+
+  it('drops every device of a node whose lease goes, one revision larger than a gRPC reply may be', async () => {
+    const [a, b] = [registry('node-a'), registry('node-b')];
+    await a.start();
+    await b.start();
+    // 20,000 devices with long ids under one lease: their deletion is one revision of about 5 MB of events.
+    const lease = admin.lease(60);
+    const id = await lease.grant();
+    const value = JSON.stringify({ node: 'node-x', grpc: grpcOf('node-x'), connected_at: 1 });
+    const count = 20_000;
+    for (let from = 0; from < count; from += 100) {
+      const puts = Array.from({ length: 100 }, (_, i) => admin.put(`${prefix}/users/user-${from + i}/${'d'.repeat(200)}`).value(value).lease(id));
+      await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...puts).commit();
+    }
+    // devicesOnNode answers from the view only while it follows etcd.
+    const onX = async (): Promise<number> => (b.routesLive() ? (await b.devicesOnNode('node-x')).length : -1);
+    await until(async () => (await onX()) === count, 10_000);
+    await lease.revoke();
+    await until(async () => (await onX()) === 0, 10_000);
+    expect(b.routes('user-0')).toEqual([]);
+    expect(b.routesLive()).toBe(true);
+    // Still following: nothing broke the watch.
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    await routedWithin(b, 'alice', [device('alice', 'phone', 'node-a', 1000)]);
+  }, 60_000);
+
+  it('routes from the last known view while etcd is away, and follows it again after etcd restarts', async () => {
+    // A TTL the restart stays within: the leases and their devices outlive it.
+    const [a, b] = [registry('node-a', { leaseTtlSeconds: 10 }), registry('node-b', { leaseTtlSeconds: 10 })];
+    await a.start();
+    await b.start();
+    await a.register(device('alice', 'phone', 'node-a', 1000));
+    const bob = await b.register(device('bob', 'phone', 'node-b', 2000));
+    await routedWithin(b, 'alice', [device('alice', 'phone', 'node-a', 1000)]);
+
+    const outage = await etcdDown();
+    try {
+      await until(async () => !b.routesLive(), 5000);
+      expect(b.routes('alice').map(plainRecord)).toEqual([device('alice', 'phone', 'node-a', 1000)]);
+      expect(a.routes('bob').map(plainRecord)).toEqual([device('bob', 'phone', 'node-b', 2000)]);
+      expect(await b.healthy()).toBe(false);
+    } finally {
+      await outage.end();
+    }
+    await until(async () => a.routesLive() && b.routesLive() && (await a.healthy()) && (await b.healthy()), 15_000);
+    await a.register(device('carol', 'phone', 'node-a', 3000));
+    await routedWithin(b, 'carol', [device('carol', 'phone', 'node-a', 3000)]);
+    await b.unregister('bob', 'phone', bob);
+    await routedWithin(a, 'bob', []);
+    for (const r of [a, b]) await expectViewOfEtcd(r, ['alice', 'bob', 'carol']);
+  }, 60_000);
+
+  it('resumes after a partition from the revision it had applied, with every change made meanwhile', async () => {
+    const gate = await tcpGate(etcd.endpoints[0]!);
+    try {
+      const log = recordingLog();
+      const a = registry('node-a');
+      const b = registry('node-b', { endpoints: [gate.endpoint], leaseTtlSeconds: 10, log });
+      await a.start();
+      await b.start();
+      const tablet = await a.register(device('alice', 'tablet', 'node-a', 1000));
+      await a.register(device('bob', 'phone', 'node-a', 2000));
+      await routedWithin(b, 'bob', [device('bob', 'phone', 'node-a', 2000)]);
+
+      gate.cut();
+      await until(async () => !b.routesLive(), 5000);
+      const users = await changeWhileAway(a, tablet);
+      expect(b.routes('carol')).toEqual([]);
+      gate.restore();
+
+      await until(async () => b.routesLive() && (await b.healthy()), 15_000);
+      await expectViewOfEtcd(b, users);
+      const events = log.events.map((e) => e.event);
+      expect(events.filter((e) => e === 'registry_view_read')).toHaveLength(1);
+      expect(log.events.find((e) => e.event === 'registry_view_resumed')?.fields).toMatchObject({ reread: false });
+    } finally {
+      await gate.close();
+    }
+  }, 60_000);
+
+  it('reads the view again when etcd compacted past it while it was away, and replaces it whole', async () => {
+    const gate = await tcpGate(etcd.endpoints[0]!);
+    try {
+      const log = recordingLog();
+      const a = registry('node-a');
+      const b = registry('node-b', { endpoints: [gate.endpoint], leaseTtlSeconds: 10, log });
+      await a.start();
+      await b.start();
+      const tablet = await a.register(device('alice', 'tablet', 'node-a', 1000));
+      await a.register(device('bob', 'phone', 'node-a', 2000));
+      await routedWithin(b, 'bob', [device('bob', 'phone', 'node-a', 2000)]);
+
+      gate.cut();
+      await until(async () => !b.routesLive(), 5000);
+      const users = await changeWhileAway(a, tablet);
+      const { header } = await admin.kv.range({ key: Buffer.from(`${prefix}/`), limit: 1 });
+      await admin.kv.compact({ revision: header.revision, physical: true });
+      gate.restore();
+
+      await until(async () => b.routesLive() && (await b.healthy()), 15_000);
+      await expectViewOfEtcd(b, users);
+      expect(log.events.filter((e) => e.event === 'registry_view_read')).toHaveLength(2);
+      expect(log.events.findLast((e) => e.event === 'registry_view_resumed')?.fields).toMatchObject({ reread: true });
+      // And it follows etcd from there.
+      await a.register(device('erin', 'phone', 'node-a', 9000));
+      await routedWithin(b, 'erin', [device('erin', 'phone', 'node-a', 9000)]);
+    } finally {
+      await gate.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * While node B is cut off: a new device, a removed one, one moved to another
+ * node, one added and removed again, and a user with many devices in one txn.
+ * Returns every user touched.
+ */
+async function changeWhileAway(a: EtcdRegistry, aliceTablet: string): Promise<string[]> {
+  await a.register(device('carol', 'phone', 'node-a', 3000));
+  await a.unregister('alice', 'tablet', aliceTablet);
+  await admin.put(`${prefix}/users/bob/phone`).value(JSON.stringify({ node: 'node-z', grpc: grpcOf('node-z'), connected_at: 4000 }));
+  const dave = await a.register(device('dave', 'phone', 'node-a', 5000));
+  await a.unregister('dave', 'phone', dave);
+  const value = JSON.stringify({ node: 'node-x', grpc: grpcOf('node-x'), connected_at: 6000 });
+  await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...Array.from({ length: 50 }, (_, i) => admin.put(`${prefix}/users/crowd/device-${i}`).value(value))).commit();
+  return ['alice', 'bob', 'carol', 'dave', 'crowd'];
+}
+
+/** Puts `count` devices (user-<i>/phone on `node`, connected_at i) straight into etcd, 100 per txn. */
+async function putDevices(count: number, node: string): Promise<void> {
+  for (let from = 0; from < count; from += 100) {
+    const puts = Array.from({ length: Math.min(100, count - from) }, (_, i) =>
+      admin.put(`${prefix}/users/user-${from + i}/phone`).value(JSON.stringify({ node, grpc: grpcOf(node), connected_at: from + i })),
+    );
+    await admin.if(`${prefix}/nodes/node-a`, 'Version', '>', 0).then(...puts).commit();
+  }
+}
+
+function usersUpTo(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `user-${i}`);
+}
+
+/**
+ * Waits until `registry` routes every user as a fresh range read of etcd finds
+ * them (each device with its key's mod revision), then asserts it: for
+ * `users` and every user etcd has.
+ */
+async function expectViewOfEtcd(registry: Registry, users: string[]): Promise<void> {
+  const fresh = new Map<string, DeviceRoute[]>();
+  for (const kv of (await admin.getAll().prefix(`${prefix}/users/`).exec()).kvs) {
+    const [userId, deviceId] = kv.key.toString().slice(`${prefix}/users/`.length).split('/') as [string, string];
+    const value = JSON.parse(kv.value.toString()) as { node: string; grpc: string; connected_at: number };
+    const route = { userId, deviceId, node: value.node, grpc: value.grpc, connectedAt: value.connected_at, revision: Number(kv.mod_revision) };
+    fresh.set(userId, [...(fresh.get(userId) ?? []), route]);
+  }
+  const everyone = [...new Set([...users, ...fresh.keys()])];
+  const view = (): Array<[string, DeviceRoute[]]> => everyone.map((user) => [user, sortedDevices([...registry.routes(user)])]);
+  const expected = everyone.map((user): [string, DeviceRoute[]] => [user, sortedDevices(fresh.get(user) ?? [])]);
+  await until(async () => JSON.stringify(view()) === JSON.stringify(expected), ROUTES_LAG_MS).catch(() => {});
+  expect(view()).toEqual(expected);
+}
+
+/**
+ * A TCP relay to etcd for one node: cut() drops its connections and refuses
+ * new ones (a network partition of that node alone), restore() lets it in again.
+ */
+async function tcpGate(target: string): Promise<{ endpoint: string; cut(): void; restore(): void; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const open = new Set<Socket>();
+  let closed = false;
+  const server = createServer((client) => {
+    if (closed) return void client.destroy();
+    const upstream = createConnection({ host: hostname, port: Number(port) });
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('error', drop).on('close', drop);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cut = (): void => {
+    closed = true;
+    for (const socket of open) socket.destroy();
+    open.clear();
+  };
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut,
+    restore() {
+      closed = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        cut();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /** Counts the KV calls made from here on, by every client in this process. */
-function kvCalls(): { ranges(): number; rangeTxns(): string[][] } {
+function kvCalls(): { ranges(): number; rangeRequests(): IRangeRequest[]; rangeTxns(): string[][] } {
   const range = vi.spyOn(KVClient.prototype, 'range');
   const txn = vi.spyOn(KVClient.prototype, 'txn');
   return {
     ranges: () => range.mock.calls.length,
+    rangeRequests: () => range.mock.calls.map(([request]) => request),
     // The key of each range, per txn made only of ranges.
     rangeTxns: () =>
       txn.mock.calls

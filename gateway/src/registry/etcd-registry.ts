@@ -18,8 +18,13 @@
  * Every call has a short deadline and at most one immediate retry, so callers
  * fail fast (REGISTRY_ERROR / SERVICE_UNAVAILABLE) while etcd is away.
  *
- * devices() lookups made in one event-loop turn share one etcd Txn
- * (device-lookups.ts): still linearizable, far less client work per message.
+ * Routing reads no etcd: routes() and devicesOnNode() answer from a watch-fed
+ * view of every device of the fleet (device-view.ts), which follows etcd
+ * within the watch latency and keeps its last state while etcd is away. A
+ * register or unregister returns once this node's view shows it, so a node
+ * always routes by its own latest writes. devices() stays a linearizable read
+ * for what must be fresh (the device limit, connection status); lookups made
+ * in one event-loop turn share one etcd Txn (device-lookups.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
@@ -27,8 +32,10 @@ import { Etcd3, isRecoverableError } from 'etcd3';
 import type { IKeyValue, IRangeResponse, Lease } from 'etcd3';
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
-import { DeviceLookups, prefixEnd } from './device-lookups.ts';
-import type { DeviceRecord, NodeRecord, Registry, RegistrationToken } from './registry.ts';
+import { DeviceLookups } from './device-lookups.ts';
+import { DeviceView } from './device-view.ts';
+import { decodeDevice, encodeDevice, parseJson, readPages } from './etcd-entries.ts';
+import type { DeviceRecord, DeviceRoute, NodeRecord, Registry, RegistrationToken } from './registry.ts';
 
 export interface EtcdRegistryOptions {
   endpoints: string[];
@@ -41,6 +48,8 @@ export interface EtcdRegistryOptions {
   leaseTtlSeconds?: number;
   /** Deadline of each etcd call; default 1500 ms. */
   callTimeoutMs?: number;
+  /** Keys per page of a scan and of the view's initial read; default 1000. */
+  pageSize?: number;
   log?: Logger;
 }
 
@@ -91,9 +100,12 @@ export class EtcdRegistry implements Registry {
   private readonly grpcAddress: string;
   private readonly ttlSeconds: number;
   private readonly callTimeoutMs: number;
+  private readonly pageSize: number;
   private readonly log: Logger;
 
   private client: Etcd3 | undefined;
+  /** Every device of the fleet, as the watch reports it; made at start. */
+  private view: DeviceView | undefined;
   /** The lease new keys go under; undefined while lost and not yet replaced. */
   private live: LiveLease | undefined;
   /** The lease whose node key and devices are all in place; healthy() needs it to be the live one. */
@@ -122,6 +134,7 @@ export class EtcdRegistry implements Registry {
     this.grpcAddress = options.grpcAddress;
     this.ttlSeconds = options.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS;
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.pageSize = options.pageSize ?? SCAN_PAGE;
     this.log = options.log ?? SILENT;
   }
 
@@ -138,26 +151,46 @@ export class EtcdRegistry implements Registry {
         // Skip a failing endpoint, but try it again soon: recovery waits on it.
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
       },
-      // gRPC's reconnect backoff grows to two minutes; etcd's return must be noticed within a second.
-      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 },
+      grpcOptions: {
+        // gRPC's reconnect backoff grows to two minutes; etcd's return must be noticed within a second.
+        'grpc.initial_reconnect_backoff_ms': 200,
+        'grpc.max_reconnect_backoff_ms': 1000,
+        // The watch and keepalive streams are quiet for long stretches: pings find a dead connection
+        // (etcd refuses pings more often than every 5 s).
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+      },
+    });
+    const view = new DeviceView({
+      client: this.client,
+      users: this.usersPrefix(),
+      pageSize: this.pageSize,
+      callOptions: () => this.callOptions(),
+      catchUpMs: this.callTimeoutMs,
+      log: this.log,
     });
     try {
       await this.establish();
+      await view.start();
     } catch (err) {
+      view.close();
       this.client.close();
       this.client = undefined;
       throw unavailable('start', err);
     }
+    this.view = view;
     this.started = true;
     // Lost while starting, after its steps had passed: recover like any later loss.
     if (this.live === undefined) this.recover();
-    this.log.info('registry_started', { registry: 'etcd', lease: this.live?.id, ttl_s: this.ttlSeconds });
+    this.log.info('registry_started', { registry: 'etcd', lease: this.live?.id, ttl_s: this.ttlSeconds, devices: view.size });
   }
 
   async healthy(): Promise<boolean> {
     const { client, live } = this;
     // Still putting devices back after a lease loss: some records are missing.
     if (client === undefined || live === undefined || this.settled !== live) return false;
+    // Routing would go by a view that no longer follows etcd.
+    if (this.view?.isLive !== true) return false;
     // Keepalives have not answered for a TTL: etcd may already have expired the lease.
     if (Date.now() - this.lastKeepAlive > this.ttlSeconds * 1000) return false;
     try {
@@ -170,9 +203,9 @@ export class EtcdRegistry implements Registry {
 
   async register(record: DeviceRecord): Promise<RegistrationToken> {
     const key = this.deviceKey(record.userId, record.deviceId);
-    const value = JSON.stringify({ node: record.node, grpc: record.grpc, connected_at: record.connectedAt });
+    const value = encodeDevice(record);
     const token = String(++this.nextToken);
-    await this.serial(key, async () => {
+    const revision = await this.serial(key, async () => {
       const live = this.live;
       if (live === undefined) throw new RegistryUnavailableError('etcd registry has no live lease (etcd unreachable); retry later');
       let revision: string;
@@ -183,7 +216,8 @@ export class EtcdRegistry implements Registry {
         this.leftovers.push({ key, by: 'Value', expected: value });
         throw unavailable('register', err);
       }
-      this.held.set(key, { record: { ...record }, token, value, revision });
+      const held: Held = { record: { ...record }, token, value, revision };
+      this.held.set(key, held);
       // The lease was replaced while the put ran, possibly after the new one re-put what it held: move the key over.
       const now = this.live;
       if (now !== undefined && now !== live) {
@@ -194,31 +228,35 @@ export class EtcdRegistry implements Registry {
           throw unavailable('register', err);
         }
       }
+      return held.revision;
     });
+    await this.view?.caughtUp(revision);
     return token;
   }
 
   async unregister(userId: string, deviceId: string, token: RegistrationToken): Promise<void> {
     const key = this.deviceKey(userId, deviceId);
-    await this.serial(key, async () => {
+    const revision = await this.serial(key, async () => {
       const held = this.held.get(key);
       // Already removed, or a newer registration of the device on this node holds the key.
-      if (held === undefined || held.token !== token) return;
+      if (held === undefined || held.token !== token) return undefined;
       this.held.delete(key);
       const client = this.etcd();
       try {
         // A newer registration elsewhere changed the mod revision: leave it.
-        await client.if(key, 'Mod', '==', held.revision).then(client.delete().key(key)).options(this.callOptions()).commit();
+        const deleted = await client.if(key, 'Mod', '==', held.revision).then(client.delete().key(key)).options(this.callOptions()).commit();
+        return deleted.succeeded ? deleted.header.revision : undefined;
       } catch (err) {
         this.leftovers.push({ key, by: 'Mod', expected: held.revision });
         throw unavailable('unregister', err);
       }
     });
+    if (revision !== undefined) await this.view?.caughtUp(revision);
   }
 
   async devices(userId: string): Promise<DeviceRecord[]> {
     checkSegment('user id', userId);
-    const prefix = `${this.prefix}/users/${userId}/`;
+    const prefix = `${this.usersPrefix()}${userId}/`;
     let range: IRangeResponse;
     try {
       range = await this.lookups.read(prefix);
@@ -244,17 +282,28 @@ export class EtcdRegistry implements Registry {
     return found;
   }
 
+  routes(userId: string): readonly DeviceRoute[] {
+    return this.view?.routes(userId) ?? [];
+  }
+
+  routesLive(): boolean {
+    return this.view?.isLive === true;
+  }
+
   /**
-   * A scan of every user's keys, filtered here. Fine for draining a node now;
-   * a per-node index would make it proportional to the node's own devices.
+   * From the view: one pass over memory in slices (100-200 ms in all per
+   * million devices, bench/micro/registry-view-memory.ts). While the view does
+   * not follow etcd, a scan of etcd, which fails fast while etcd is away.
    */
   async devicesOnNode(nodeId: string): Promise<DeviceRecord[]> {
-    return this.parseDevices(await this.scan(`${this.prefix}/users/`)).filter((d) => d.node === nodeId);
+    if (this.view?.isLive === true) return this.view.devicesOnNode(nodeId);
+    return this.parseDevices(await this.scan(this.usersPrefix())).filter((d) => d.node === nodeId);
   }
 
   async close(): Promise<void> {
     if (this.closing.signal.aborted) return;
     this.closing.abort();
+    this.view?.close();
     // A recovery under way stops at its next step, each bounded by a call deadline.
     await this.recovery;
     const live = this.live;
@@ -411,37 +460,22 @@ export class EtcdRegistry implements Registry {
   }
 
   private parseDevices(kvs: IKeyValue[]): DeviceRecord[] {
-    const users = `${this.prefix}/users/`;
+    const users = Buffer.from(this.usersPrefix());
     const found: DeviceRecord[] = [];
     for (const kv of kvs) {
-      const key = kv.key.toString();
-      const [userId, deviceId] = splitOnce(key.slice(users.length));
-      const value = parseJson(kv.value);
-      if (deviceId !== undefined && typeof value?.node === 'string' && typeof value.grpc === 'string' && typeof value.connected_at === 'number') {
-        found.push({ userId, deviceId, node: value.node, grpc: value.grpc, connectedAt: value.connected_at });
-      } else {
-        this.log.warn('registry_bad_entry', { key });
-      }
+      const record = decodeDevice(users, kv);
+      if (record !== undefined) found.push(record);
+      else this.log.warn('registry_bad_entry', { key: kv.key.toString() });
     }
     return found;
   }
 
   /** Every key under `prefix`, in pages, all read at the first page's revision. */
   private async scan(prefix: string): Promise<IKeyValue[]> {
-    const kv = this.etcd().kv;
-    const rangeEnd = prefixEnd(prefix);
     const found: IKeyValue[] = [];
-    let from = Buffer.from(prefix);
-    let revision: string | undefined;
     try {
-      for (;;) {
-        const page = await kv.range({ key: from, range_end: rangeEnd, limit: SCAN_PAGE, revision }, this.callOptions());
-        found.push(...page.kvs);
-        revision ??= page.header.revision;
-        const last = page.kvs.at(-1);
-        if (!page.more || last === undefined) return found;
-        from = Buffer.concat([last.key, Buffer.from([0])]);
-      }
+      for await (const page of readPages(this.etcd().kv, prefix, this.pageSize, () => this.callOptions())) found.push(...page.kvs);
+      return found;
     } catch (err) {
       throw unavailable('read', err);
     }
@@ -476,8 +510,12 @@ export class EtcdRegistry implements Registry {
     return `${this.prefix}/nodes/${this.nodeId}`;
   }
 
+  private usersPrefix(): string {
+    return `${this.prefix}/users/`;
+  }
+
   private deviceKey(userId: string, deviceId: string): string {
-    return `${this.prefix}/users/${checkSegment('user id', userId)}/${checkSegment('device id', deviceId)}`;
+    return `${this.usersPrefix()}${checkSegment('user id', userId)}/${checkSegment('device id', deviceId)}`;
   }
 }
 
@@ -490,18 +528,4 @@ function unavailable(what: string, err: unknown): Error {
 function checkSegment(what: string, value: string): string {
   if (value === '' || value.includes('/')) throw new Error(`invalid ${what} for the etcd registry: ${JSON.stringify(value)}`);
   return value;
-}
-
-function splitOnce(rest: string): [string, string | undefined] {
-  const slash = rest.indexOf('/');
-  return slash < 0 ? [rest, undefined] : [rest.slice(0, slash), rest.slice(slash + 1)];
-}
-
-function parseJson(value: Buffer): Record<string, unknown> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(value.toString());
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,15 +1,22 @@
-/** The single-node registry: device records in a map, tokens from a counter. */
-import type { DeviceRecord, NodeRecord, Registry, RegistrationToken } from './registry.ts';
+/**
+ * The single-node registry: each user's devices in one array, replaced on
+ * every change so routes() can hand it out. A registration's revision comes
+ * from a counter and is its token too.
+ */
+import { plainRecord } from './registry.ts';
+import type { DeviceRecord, DeviceRoute, NodeRecord, Registry, RegistrationToken } from './registry.ts';
 
 export interface MemoryRegistryNode {
   nodeId: string;
   grpcAddress: string;
 }
 
+const NO_ROUTES: readonly DeviceRoute[] = Object.freeze([]);
+
 export class MemoryRegistry implements Registry {
   readonly name = 'memory';
-  private readonly users = new Map<string, Map<string, { record: DeviceRecord; token: string }>>();
-  private nextToken = 0;
+  private readonly users = new Map<string, readonly DeviceRoute[]>();
+  private revision = 0;
   /** This node, as nodes() lists it while started; without it the node lists nothing. */
   private readonly node: MemoryRegistryNode | undefined;
   private startedAt: number | undefined;
@@ -27,26 +34,31 @@ export class MemoryRegistry implements Registry {
   }
 
   async register(record: DeviceRecord): Promise<RegistrationToken> {
-    let devices = this.users.get(record.userId);
-    if (devices === undefined) {
-      devices = new Map();
-      this.users.set(record.userId, devices);
-    }
-    const token = String(++this.nextToken);
-    devices.set(record.deviceId, { record, token });
-    return token;
+    const { userId, deviceId, node, grpc, connectedAt } = record;
+    const route: DeviceRoute = { userId, deviceId, node, grpc, connectedAt, revision: ++this.revision };
+    const others = (this.users.get(userId) ?? NO_ROUTES).filter((d) => d.deviceId !== deviceId);
+    this.users.set(userId, [...others, route]);
+    return String(route.revision);
   }
 
   async unregister(userId: string, deviceId: string, token: RegistrationToken): Promise<void> {
     const devices = this.users.get(userId);
-    if (devices?.get(deviceId)?.token !== token) return;
-    devices.delete(deviceId);
-    if (devices.size === 0) this.users.delete(userId);
+    if (devices === undefined || !devices.some((d) => d.deviceId === deviceId && String(d.revision) === token)) return;
+    const others = devices.filter((d) => d.deviceId !== deviceId);
+    if (others.length === 0) this.users.delete(userId);
+    else this.users.set(userId, others);
   }
 
   async devices(userId: string): Promise<DeviceRecord[]> {
-    const devices = this.users.get(userId);
-    return devices === undefined ? [] : [...devices.values()].map((d) => d.record);
+    return this.routes(userId).map(plainRecord);
+  }
+
+  routes(userId: string): readonly DeviceRoute[] {
+    return this.users.get(userId) ?? NO_ROUTES;
+  }
+
+  routesLive(): boolean {
+    return true;
   }
 
   async nodes(): Promise<NodeRecord[]> {
@@ -57,7 +69,7 @@ export class MemoryRegistry implements Registry {
   async devicesOnNode(nodeId: string): Promise<DeviceRecord[]> {
     const found: DeviceRecord[] = [];
     for (const devices of this.users.values()) {
-      for (const { record } of devices.values()) if (record.node === nodeId) found.push(record);
+      for (const device of devices) if (device.node === nodeId) found.push(plainRecord(device));
     }
     return found;
   }

@@ -3,8 +3,10 @@
  * registryContract() with a factory of unstarted registries, one per node;
  * the contract starts them and closes them after each test.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DeviceRecord, Registry } from '../../src/registry/registry.ts';
+import { plainRecord } from '../../src/registry/registry.ts';
+import type { DeviceRecord, DeviceRoute, Registry } from '../../src/registry/registry.ts';
 
 export interface ContractNode {
   nodeId: string;
@@ -19,6 +21,9 @@ export interface ContractOptions {
    */
   fleet: boolean;
 }
+
+/** How long another node's write may take to reach a node's routes(): the watch latency, with room for a loaded machine. */
+export const ROUTES_LAG_MS = 2000;
 
 export function registryContract(name: string, make: (node: ContractNode) => Promise<Registry>, options: ContractOptions): void {
   describe(`${name} registry contract`, () => {
@@ -75,6 +80,33 @@ export function registryContract(name: string, make: (node: ContractNode) => Pro
       expect(await a.devicesOnNode('node-z')).toEqual([]);
     });
 
+    it('routes a user’s devices from memory, with this node’s own writes in them as soon as they return', async () => {
+      const a = await node('node-a');
+      expect(a.routesLive()).toBe(true);
+      expect(a.routes('alice')).toEqual([]);
+      const phone = await a.register(device('alice', 'phone', 'node-a', 1000));
+      await a.register(device('alice', 'laptop', 'node-a', 2000));
+      await a.register(device('bob', 'phone', 'node-a', 3000));
+      const before = a.routes('alice');
+      expect(sorted(before.map(plainRecord))).toEqual([device('alice', 'laptop', 'node-a', 2000), device('alice', 'phone', 'node-a', 1000)]);
+      expect(a.routes('bob').map(plainRecord)).toEqual([device('bob', 'phone', 'node-a', 3000)]);
+      expect(a.routes('carol')).toEqual([]);
+
+      // A later registration of the device has a higher revision; the array handed out before stays as it was.
+      const beforeCopy = [...before];
+      const phoneAgain = await a.register(device('alice', 'phone', 'node-a', 4000));
+      const after = a.routes('alice');
+      expect(before).toEqual(beforeCopy);
+      expect(revisionOf(after, 'phone')).toBeGreaterThan(revisionOf(before, 'phone'));
+      expect(revisionOf(after, 'laptop')).toBe(revisionOf(before, 'laptop'));
+
+      // A stale token leaves the device routed; the current one removes it.
+      await a.unregister('alice', 'phone', phone);
+      expect(sorted(a.routes('alice').map(plainRecord))).toEqual([device('alice', 'laptop', 'node-a', 2000), device('alice', 'phone', 'node-a', 4000)]);
+      await a.unregister('alice', 'phone', phoneAgain);
+      expect(a.routes('alice').map(plainRecord)).toEqual([device('alice', 'laptop', 'node-a', 2000)]);
+    });
+
     it('lists the started node with nodes', async () => {
       const before = Date.now();
       const a = await node('node-a');
@@ -107,11 +139,30 @@ export function registryContract(name: string, make: (node: ContractNode) => Pro
         expect(await a.devices('alice')).toEqual([]);
       });
 
+      it('routes by the other nodes’ writes within the watch latency', async () => {
+        const [a, b] = [await node('node-a'), await node('node-b')];
+        const onA = await a.register(device('alice', 'phone', 'node-a', 1000));
+        await b.register(device('alice', 'laptop', 'node-b', 2000));
+        const expected = [device('alice', 'laptop', 'node-b', 2000), device('alice', 'phone', 'node-a', 1000)];
+        await routedWithin(a, 'alice', expected);
+        await routedWithin(b, 'alice', expected);
+        await a.unregister('alice', 'phone', onA);
+        await routedWithin(b, 'alice', [device('alice', 'laptop', 'node-b', 2000)]);
+        // The device moves to node A: both route it there, the later record.
+        await a.register(device('alice', 'laptop', 'node-a', 3000));
+        await routedWithin(b, 'alice', [device('alice', 'laptop', 'node-a', 3000)]);
+        expect(a.routes('alice').map(plainRecord)).toEqual([device('alice', 'laptop', 'node-a', 3000)]);
+      });
+
       it('tells the nodes apart in devicesOnNode', async () => {
         const [a, b] = [await node('node-a'), await node('node-b')];
         await a.register(device('alice', 'phone', 'node-a', 1000));
         await a.register(device('bob', 'phone', 'node-a', 2000));
         await b.register(device('alice', 'laptop', 'node-b', 3000));
+        // Each node's own writes at once; the other's, as routes() has them, within the watch latency.
+        expect(await a.devicesOnNode('node-a')).toHaveLength(2);
+        await routedWithin(b, 'bob', [device('bob', 'phone', 'node-a', 2000)]);
+        await routedWithin(a, 'alice', [device('alice', 'laptop', 'node-b', 3000), device('alice', 'phone', 'node-a', 1000)]);
         expect(sorted(await b.devicesOnNode('node-a'))).toEqual([device('alice', 'phone', 'node-a', 1000), device('bob', 'phone', 'node-a', 2000)]);
         expect(await a.devicesOnNode('node-b')).toEqual([device('alice', 'laptop', 'node-b', 3000)]);
       });
@@ -137,6 +188,23 @@ export function device(userId: string, deviceId: string, node: string, connected
 
 export function grpcOf(nodeId: string): string {
   return `${nodeId}.gateway.test:7001`;
+}
+
+/** Waits (polling, at most ROUTES_LAG_MS) until `registry` routes `userId` to exactly `expected`. */
+export async function routedWithin(registry: Registry, userId: string, expected: DeviceRecord[]): Promise<void> {
+  const deadline = Date.now() + ROUTES_LAG_MS;
+  while (Date.now() < deadline && !equalRecords(registry.routes(userId).map(plainRecord), expected)) await sleep(5);
+  expect(sorted(registry.routes(userId).map(plainRecord))).toEqual(sorted(expected));
+}
+
+function equalRecords(actual: DeviceRecord[], expected: DeviceRecord[]): boolean {
+  return JSON.stringify(sorted(actual)) === JSON.stringify(sorted(expected));
+}
+
+function revisionOf(routes: readonly DeviceRoute[], deviceId: string): number {
+  const route = routes.find((d) => d.deviceId === deviceId);
+  if (route === undefined) throw new Error(`no route for ${deviceId}`);
+  return route.revision;
 }
 
 function sorted(records: DeviceRecord[]): DeviceRecord[] {
