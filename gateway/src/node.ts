@@ -99,7 +99,8 @@ export class GatewayNode {
     const control = new ConnectionControl(this.hub, registry, fleet);
     const notifier = new Notifier(store, router);
     this.dispatcher = new Dispatcher(store, bus, router, this.log, { nodeId: config.nodeId, ...DISPATCH_DEFAULTS });
-    const online = (userId: string): boolean => this.hub.devices(userId).length > 0;
+    // The registry's view holds this node's devices too (memory: all of them; etcd: as soon as registered).
+    const online = (userId: string): boolean => registry.routes(userId).length > 0;
     const messenger = new Messenger(store, this.dispatcher, online, this.metrics, { maxContentBytes: limits.maxContentBytes });
     const receipts = new Receipts(store, notifier);
     const groups = new Groups(store, this.dispatcher, notifier);
