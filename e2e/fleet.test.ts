@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import { FLEET_ADMIN_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
-import { loadGatewayService } from '../gateway/src/api/proto.ts';
+import { loadGatewayService } from '../gateway/src/proto/services.ts';
 
 const GROUP_TOPIC = 'im-gateway.group-messages';
 const GatewayService = loadGatewayService();

@@ -15,10 +15,13 @@ import { Hub } from './connections/hub.ts';
 import { ConnectionControl } from './delivery/connection-control.ts';
 import { GroupFanout } from './delivery/group-fanout.ts';
 import { LocalDelivery } from './delivery/local-delivery.ts';
-import { Peers } from './delivery/peers.ts';
 import { Replayer } from './delivery/replay.ts';
 import { RetryQueue } from './delivery/retry-queue.ts';
-import { Router } from './delivery/router.ts';
+import { LocalRouter, type Router } from './delivery/router.ts';
+import { FleetConnectionControl } from './fleet/fleet-connection-control.ts';
+import { FleetRouter } from './fleet/fleet-router.ts';
+import { PeerClient } from './fleet/peer-client.ts';
+import { peerHandlers } from './fleet/peer-handlers.ts';
 import { Groups } from './messaging/groups.ts';
 import { Messenger } from './messaging/messenger.ts';
 import { Notifier } from './messaging/notifier.ts';
@@ -39,6 +42,11 @@ export interface Backends {
   store: Store;
   registry: Registry;
   bus: Bus;
+  /**
+   * Other nodes share these backends (the registry is etcd): a user's devices
+   * may be on them, so this node forwards to them and serves their calls.
+   */
+  fleet: boolean;
 }
 
 /** Work waiting for a dependency to come back: bounded, then left to replay on connect. */
@@ -54,7 +62,7 @@ export class GatewayNode {
   private readonly ws: WsServer;
   private readonly grpc: GrpcServer;
   private readonly reloader: CertificateReloader | null = null;
-  private readonly peers: Peers | null;
+  private readonly peers: PeerClient | null = null;
   private readonly retries: RetryQueue;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private readonly startedAt = Date.now();
@@ -71,12 +79,19 @@ export class GatewayNode {
     const { limits } = config;
 
     const delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, limits.sendBufferMaxBytes);
-    // Several nodes share the registry only when it is etcd; alone, every device is local.
-    this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ ...config.peers, credentials: grpc.credentials.createInsecure() });
     this.retries = new RetryQueue(RETRY_OPTIONS, this.log);
-    const fleet = this.peers === null ? null : { registry, peers: this.peers, nodeId: config.nodeId, retries: this.retries };
-    const router = new Router(delivery, fleet, this.log);
-    const control = new ConnectionControl(this.hub, registry, fleet);
+    // Decided here, once: a node alone has no fleet parts at all, every device is local.
+    let router: Router;
+    let control: ConnectionControl;
+    if (backends.fleet) {
+      const peers = new PeerClient({ ...config.peers, credentials: grpc.credentials.createInsecure() });
+      router = new FleetRouter(delivery, { registry, peers, nodeId: config.nodeId, retries: this.retries, log: this.log });
+      control = new FleetConnectionControl(this.hub, registry, peers, config.nodeId);
+      this.peers = peers;
+    } else {
+      router = new LocalRouter(delivery);
+      control = new ConnectionControl(this.hub, registry);
+    }
     const notifier = new Notifier(store, router);
     const messenger = new Messenger(store, bus, router, this.retries, this.metrics, { maxContentBytes: limits.maxContentBytes });
     const receipts = new Receipts(store, notifier);
@@ -106,7 +121,12 @@ export class GatewayNode {
         log: this.log,
       },
     );
-    this.grpc = new GrpcServer({ pusher: new Pusher(store, router, control, this.metrics), control, local: delivery, log: this.log });
+    this.grpc = new GrpcServer({
+      pusher: new Pusher(store, router, control, this.metrics),
+      control,
+      log: this.log,
+      ...(this.peers === null ? {} : { peer: peerHandlers({ local: delivery, control }) }),
+    });
 
     const app = createHttpApp({
       readiness: () => this.readiness(),

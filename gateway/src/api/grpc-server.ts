@@ -1,39 +1,29 @@
 /**
- * gRPC: `im.gateway.v1.IMGatewayService` from proto/, plus the standard
- * `grpc.health.v1.Health` service, which reports NOT_SERVING while draining.
+ * gRPC: `im.gateway.v1.IMGatewayService` from proto/, the standard
+ * `grpc.health.v1.Health` service, which reports NOT_SERVING while draining,
+ * and in a fleet the node-to-node `IMGatewayPeerService` (fleet/).
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { loadGatewayService, loadPeerService, SERVICE_NAME } from './proto.ts';
+import { loadGatewayService, loadPeerService, SERVICE_NAME } from '../proto/services.ts';
+import type { IMGatewayServiceHandlers } from '../proto/generated/im/gateway/v1/IMGatewayService.ts';
+import type { IMGatewayPeerServiceHandlers } from '../proto/generated/im/gateway/v1/IMGatewayPeerService.ts';
 import type { ConnectionControl } from '../delivery/connection-control.ts';
-import type { LocalDelivery } from '../delivery/local-delivery.ts';
 import type { Pusher } from '../messaging/pusher.ts';
-import { encodeLogged } from '../protocol/encode.ts';
-import type { LogEntry } from '../store/store.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
-import { isValidId } from '../protocol/validate.ts';
-import { CloseCode } from '../protocol/errors.ts';
+import { idProblem } from '../protocol/validate.ts';
 
-export { loadGatewayService, SERVICE_NAME } from './proto.ts';
+export { loadGatewayService, SERVICE_NAME } from '../proto/services.ts';
 
 export interface GrpcParts {
   pusher: Pusher;
   control: ConnectionControl;
-  local: LocalDelivery;
   log: Logger;
+  /** The peer service's handlers (fleet/peer-handlers.ts); absent on a node alone. */
+  peer?: IMGatewayPeerServiceHandlers;
 }
 
-type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
-
-interface PushMessageRequest {
-  user_id: string;
-  device_id: string;
-  msg_id: string;
-  sender_id: string;
-  content: string;
-  sequence_number: number;
-  timestamp: number;
-}
+type Handler<Name extends keyof IMGatewayServiceHandlers> = IMGatewayServiceHandlers[Name];
 
 export class GrpcServer {
   private readonly server = new grpc.Server();
@@ -41,10 +31,10 @@ export class GrpcServer {
 
   constructor(parts: GrpcParts) {
     const { pusher, control, log } = parts;
-    const pushMessage: Unary<PushMessageRequest, object> = (call, callback) => {
+    const pushMessage: Handler<'PushMessage'> = (call, callback) => {
       const req = call.request;
-      const problem = badId(req.user_id, 'user_id') ?? badId(req.msg_id, 'msg_id') ?? badId(req.sender_id, 'sender_id')
-        ?? (req.device_id !== '' ? badId(req.device_id, 'device_id') : null);
+      const problem = idProblem(req.user_id, 'user_id') ?? idProblem(req.msg_id, 'msg_id') ?? idProblem(req.sender_id, 'sender_id')
+        ?? (req.device_id !== '' ? idProblem(req.device_id, 'device_id') : null);
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
       pusher
         .push({
@@ -64,9 +54,9 @@ export class GrpcServer {
           },
         );
     };
-    const getConnectionStatus: Unary<{ user_id: string; device_id: string }, object> = (call, callback) => {
+    const getConnectionStatus: Handler<'GetConnectionStatus'> = (call, callback) => {
       const { user_id: userId, device_id: deviceId } = call.request;
-      const problem = badId(userId, 'user_id');
+      const problem = idProblem(userId, 'user_id');
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
       control.status(userId, deviceId).then(
         (devices) =>
@@ -77,9 +67,9 @@ export class GrpcServer {
         (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `registry error: ${errorText(err)}` }),
       );
     };
-    const closeConnection: Unary<{ user_id: string; device_id: string; reason: string }, object> = (call, callback) => {
+    const closeConnection: Handler<'CloseConnection'> = (call, callback) => {
       const { user_id: userId, device_id: deviceId, reason } = call.request;
-      const problem = badId(userId, 'user_id');
+      const problem = idProblem(userId, 'user_id');
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
       control.close(userId, deviceId, reason).then(
         (closed) => {
@@ -94,7 +84,7 @@ export class GrpcServer {
       GetConnectionStatus: getConnectionStatus,
       CloseConnection: closeConnection,
     });
-    this.server.addService(loadPeerService().service, peerHandlers(parts));
+    if (parts.peer !== undefined) this.server.addService(loadPeerService().service, parts.peer);
     this.health.addToServer(this.server);
   }
 
@@ -124,35 +114,4 @@ export class GrpcServer {
       });
     });
   }
-}
-
-function badId(value: string, field: string): string | null {
-  if (value === '') return `${field} is required`;
-  return isValidId(value) ? null : `${field} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`;
-}
-
-/** IMGatewayPeerService: what other nodes of the fleet ask of this one. */
-function peerHandlers(parts: GrpcParts): grpc.UntypedServiceImplementation {
-  const forwardEntry: Unary<{ user_id: string; log_id: string; entry_json: string; except_device: string }, object> = (call, callback) => {
-    const { user_id: userId, log_id: logId, entry_json: entryJson, except_device: exceptDevice } = call.request;
-    let entry: LogEntry;
-    try {
-      entry = JSON.parse(entryJson) as LogEntry;
-    } catch {
-      return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'entry_json is not JSON' });
-    }
-    if (badId(userId, 'user_id') !== null || typeof entry?.pos !== 'number' || typeof entry.frame?.type !== 'string') {
-      return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'user_id and a logged entry are required' });
-    }
-    const delivered = parts.local.toUser(userId, logId, entry, encodeLogged(entry.frame), exceptDevice === '' ? undefined : exceptDevice);
-    callback(null, { delivered });
-  };
-  const closeLocal: Unary<{ user_id: string; device_id: string; reason: string; close_code: number }, object> = (call, callback) => {
-    const { user_id: userId, device_id: deviceId, reason, close_code: code } = call.request;
-    const problem = badId(userId, 'user_id');
-    if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
-    const closed = parts.control.closeLocal(userId, deviceId, reason, code === 0 ? CloseCode.CLOSED_BY_SERVER : code);
-    callback(null, { closed_count: closed });
-  };
-  return { ForwardEntry: forwardEntry, CloseLocal: closeLocal };
 }

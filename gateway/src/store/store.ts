@@ -11,6 +11,7 @@
  *   n:<user>    notifications for one user (read receipts, leaving a group)
  */
 import type { LoggedFrame } from '../protocol/frames.ts';
+import { isValidId } from '../protocol/validate.ts';
 
 export interface LogEntry {
   /** Position in its log, strictly increasing. In d: and g: logs it is the message's sequence_number. */
@@ -147,6 +148,27 @@ export function pushLog(userId: string): string {
 }
 export function notificationLog(userId: string): string {
   return `n:${userId}`;
+}
+/**
+ * Whether `logId` is one of the forms above. A private log may name one user
+ * twice (messages to oneself); ids cannot contain ':', so the split is exact.
+ */
+export function isLogId(logId: string): boolean {
+  const id = logId.slice(2);
+  switch (logId.slice(0, 2)) {
+    case 'd:': {
+      const colon = id.indexOf(':');
+      const [a, b] = [id.slice(0, colon), id.slice(colon + 1)];
+      return colon > 0 && isValidId(a) && isValidId(b) && a <= b;
+    }
+    case 'g:':
+    case 'm:':
+    case 'p:':
+    case 'n:':
+      return isValidId(id);
+    default:
+      return false;
+  }
 }
 /** d: and g: logs number their messages: position is the sequence_number. */
 export function numbersMessages(log: string): boolean {

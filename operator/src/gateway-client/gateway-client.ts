@@ -5,7 +5,7 @@
  * reconnect to another pod).
  */
 import * as grpc from '@grpc/grpc-js';
-import { Peers } from '../../../gateway/src/delivery/peers.ts';
+import { PeerClient } from '../../../gateway/src/fleet/peer-client.ts';
 import { CloseCode } from '../../../gateway/src/protocol/errors.ts';
 
 export interface PodAddress {
@@ -20,7 +20,7 @@ export interface PodStats {
 }
 
 export class GatewayClient {
-  private readonly peers = new Peers({ timeoutMs: 3000, retries: 1, credentials: grpc.credentials.createInsecure() });
+  private readonly peers = new PeerClient({ timeoutMs: 3000, retries: 1, credentials: grpc.credentials.createInsecure() });
   private readonly timeoutMs: number;
 
   constructor(timeoutMs = 3000) {

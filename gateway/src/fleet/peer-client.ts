@@ -1,0 +1,157 @@
+/**
+ * gRPC client to the other nodes of the fleet (IMGatewayPeerService): one
+ * client per address, a deadline and a bounded retry on every call, and the
+ * forwards to one address made within one event-loop turn sent together in
+ * one `ForwardEntries` call.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadPeerService } from '../proto/services.ts';
+import type { CloseLocalRequest } from '../proto/generated/im/gateway/v1/CloseLocalRequest.ts';
+import type { CloseLocalResponse__Output } from '../proto/generated/im/gateway/v1/CloseLocalResponse.ts';
+import type { Delivery } from '../proto/generated/im/gateway/v1/Delivery.ts';
+import type { DeliveryResult__Output } from '../proto/generated/im/gateway/v1/DeliveryResult.ts';
+import type { ForwardEntriesResponse__Output } from '../proto/generated/im/gateway/v1/ForwardEntriesResponse.ts';
+import type { IMGatewayPeerServiceClient } from '../proto/generated/im/gateway/v1/IMGatewayPeerService.ts';
+
+export interface PeerOptions {
+  /** Deadline of one attempt. */
+  timeoutMs: number;
+  /** Further attempts after the first fails with UNAVAILABLE or DEADLINE_EXCEEDED. */
+  retries: number;
+  credentials: grpc.ChannelCredentials;
+  /** Deliveries in one call at most (1: a call per forward, as the benchmark compares). */
+  maxBatch?: number;
+}
+
+/** A forwarded entry with its frame as bytes: what a batch is measured in. */
+export type ForwardedDelivery = Delivery & { entry: { frame: Buffer } };
+
+/**
+ * Past this many deliveries a batch leaves at once rather than at the end of
+ * the turn (a group's worth of forwards need not wait for the turn to end).
+ */
+const DEFAULT_MAX_BATCH = 512;
+/** Frame bytes of one batch at most: with the largest frame a receiver takes, a call stays under gRPC's 4 MiB default. */
+const MAX_BATCH_BYTES = 1 << 20;
+
+interface Pending {
+  delivery: ForwardedDelivery;
+  resolve(delivered: number): void;
+  reject(err: Error): void;
+}
+
+/** One peer node: its client and the forwards waiting for the end of this turn. */
+class Peer {
+  readonly client: IMGatewayPeerServiceClient;
+  pending: Pending[] = [];
+  pendingBytes = 0;
+
+  constructor(client: IMGatewayPeerServiceClient) {
+    this.client = client;
+  }
+}
+
+type Send<Res> = (client: IMGatewayPeerServiceClient, options: grpc.CallOptions, done: grpc.requestCallback<Res>) => void;
+
+export class PeerClient {
+  private readonly options: PeerOptions;
+  private readonly maxBatch: number;
+  private readonly peers = new Map<string, Peer>();
+  /** Peers with forwards pending: one setImmediate flushes them all. */
+  private waiting: Peer[] = [];
+  private readonly flushWaiting = (): void => {
+    const peers = this.waiting;
+    this.waiting = [];
+    for (const peer of peers) this.flush(peer);
+  };
+
+  constructor(options: PeerOptions) {
+    this.options = options;
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  }
+
+  /**
+   * Writes a logged entry to the user's sockets on the node at `address`;
+   * resolves with how many devices there got it. Rejects when the call
+   * failed, or with INVALID_ARGUMENT when the node refused this delivery.
+   */
+  forward(address: string, delivery: ForwardedDelivery): Promise<number> {
+    const peer = this.peer(address);
+    return new Promise((resolve, reject) => {
+      if (peer.pending.push({ delivery, resolve, reject }) === 1 && this.waiting.push(peer) === 1) setImmediate(this.flushWaiting);
+      peer.pendingBytes += delivery.entry.frame.length;
+      if (peer.pending.length >= this.maxBatch || peer.pendingBytes >= MAX_BATCH_BYTES) this.flush(peer);
+    });
+  }
+
+  /** Closes the user's sockets (one device, or all when empty) on the node at `address`. */
+  async closeLocal(address: string, request: CloseLocalRequest): Promise<number> {
+    const response = await this.call<CloseLocalResponse__Output>(address, (client, options, done) => client.CloseLocal(request, options, done));
+    return response.closed_count;
+  }
+
+  close(): void {
+    const closed = new Error('peer client closed');
+    for (const peer of this.peers.values()) {
+      for (const pending of peer.pending) pending.reject(closed);
+      peer.client.close();
+    }
+    this.peers.clear();
+    this.waiting = [];
+  }
+
+  private flush(peer: Peer): void {
+    const batch = peer.pending;
+    if (batch.length === 0) return;
+    peer.pending = [];
+    peer.pendingBytes = 0;
+    const request = { deliveries: batch.map((pending) => pending.delivery) };
+    this.callPeer<ForwardEntriesResponse__Output>(peer, (client, options, done) => client.ForwardEntries(request, options, done)).then(
+      ({ results }) => settle(batch, results),
+      (err: Error) => {
+        for (const pending of batch) pending.reject(err);
+      },
+    );
+  }
+
+  private call<Res>(address: string, send: Send<Res>): Promise<Res> {
+    return this.callPeer(this.peer(address), send);
+  }
+
+  private async callPeer<Res>(peer: Peer, send: Send<Res>): Promise<Res> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<Res>((resolve, reject) => {
+          send(peer.client, { deadline: Date.now() + this.options.timeoutMs }, (err, response) => (err ? reject(err) : resolve(response!)));
+        });
+      } catch (err) {
+        const code = (err as grpc.ServiceError).code;
+        const retriable = code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED;
+        if (!retriable || attempt >= this.options.retries) throw err;
+      }
+    }
+  }
+
+  private peer(address: string): Peer {
+    let peer = this.peers.get(address);
+    if (peer === undefined) {
+      const Service = loadPeerService();
+      peer = new Peer(new Service(address, this.options.credentials));
+      this.peers.set(address, peer);
+    }
+    return peer;
+  }
+}
+
+function settle(batch: Pending[], results: DeliveryResult__Output[]): void {
+  if (results.length !== batch.length) {
+    const err = new Error(`peer answered ${results.length} results for ${batch.length} deliveries`);
+    for (const pending of batch) pending.reject(err);
+    return;
+  }
+  for (let i = 0; i < batch.length; i++) {
+    const { delivered, code, details } = results[i]!;
+    if (code === grpc.status.OK) batch[i]!.resolve(delivered);
+    else batch[i]!.reject(Object.assign(new Error(`${grpc.status[code] ?? code}: ${details}`), { code, details }));
+  }
+}
