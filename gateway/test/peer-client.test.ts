@@ -10,7 +10,10 @@ import type { DeliveryResult } from '../src/proto/generated/im/gateway/v1/Delive
 import type { IMGatewayPeerServiceHandlers } from '../src/proto/generated/im/gateway/v1/IMGatewayPeerService.ts';
 import { loadPeerService } from '../src/proto/services.ts';
 
-type Answer = (deliveries: Delivery__Output[]) => { results: DeliveryResult[] } | grpc.ServiceError | 'never';
+type Reply = { results: DeliveryResult[] } | grpc.ServiceError;
+type Answer = (deliveries: Delivery__Output[]) => Reply | Promise<Reply> | 'never';
+
+const later = (ms: number, reply: Reply): Promise<Reply> => new Promise((resolve) => setTimeout(() => resolve(reply), ms));
 
 /** A peer node that records the deliveries of each call and answers with `answer`. */
 class ScriptedPeer {
@@ -22,10 +25,9 @@ class ScriptedPeer {
     const handlers: IMGatewayPeerServiceHandlers = {
       ForwardEntries: (call, callback) => {
         this.calls.push(call.request.deliveries);
-        const reply = answer(call.request.deliveries);
-        if (reply === 'never') return;
-        if ('results' in reply) callback(null, reply);
-        else callback(reply);
+        const answered = answer(call.request.deliveries);
+        if (answered === 'never') return;
+        void Promise.resolve(answered).then((reply) => ('results' in reply ? callback(null, reply) : callback(reply)));
       },
       CloseLocal: (_call, callback) => callback(null, { closed_count: 0 }),
     };
@@ -42,7 +44,7 @@ class ScriptedPeer {
 }
 
 /** Each delivery answered with its pos as the device count: a result must reach its own caller. */
-const echoPos: Answer = (deliveries) => ({ results: deliveries.map((d) => ({ delivered: d.entry!.pos, code: 0, details: '' })) });
+const echoPos = (deliveries: Delivery__Output[]): Reply => ({ results: deliveries.map((d) => ({ delivered: d.entry!.pos, code: 0, details: '' })) });
 
 function delivery(pos: number, userId = 'bob'): ForwardedDelivery {
   const frame = { type: 'message', msg_id: `m${pos}`, sender_id: 'alice', recipient_id: userId, recipient_type: 'user', content: 'hi', sequence_number: pos, timestamp: 1 };
@@ -92,6 +94,19 @@ describe('peer client', () => {
     await peers.forward(node.address, delivery(101));
     await peers.forward(node.address, delivery(102));
     expect(node.calls.map((c) => c.length)).toEqual([40, 40, 20, 1, 1]);
+  });
+
+  it('holds forwards to a peer while its call is under way, and sends them in one call when it returns', async () => {
+    // The first call is answered after 300 ms; the forwards of the turns meanwhile wait for it.
+    const node = await peer((deliveries) => (deliveries[0]!.entry!.pos === 1 ? later(300, echoPos(deliveries)) : echoPos(deliveries)));
+    const peers = client();
+    const forwards = [peers.forward(node.address, delivery(1))];
+    for (let pos = 2; pos <= 30; pos++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      forwards.push(peers.forward(node.address, delivery(pos)));
+    }
+    expect(await Promise.all(forwards)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(node.calls.map((c) => c.map((d) => d.entry!.pos))).toEqual([[1], Array.from({ length: 29 }, (_, i) => i + 2)]);
   });
 
   it('rejects only the delivery the peer refused; the others of the call resolve', async () => {

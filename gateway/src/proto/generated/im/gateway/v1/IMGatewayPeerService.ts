@@ -31,8 +31,9 @@ export interface IMGatewayPeerServiceClient extends grpc.Client {
   
   /**
    * Writes entries that are already in their logs to this node's sockets of
-   * their users. A node gathers what it forwards to one peer within an
-   * event-loop turn into one call, so a call is paid per batch, not per
+   * their users. A node sends what it forwards to one peer in one call per
+   * event-loop turn, or, while a call to that peer is under way, everything
+   * that came in meanwhile once it returns: a call is paid per batch, not per
    * message. Each delivery is checked and answered on its own: a refused one
    * does not fail the others.
    */
@@ -42,8 +43,9 @@ export interface IMGatewayPeerServiceClient extends grpc.Client {
   ForwardEntries(argument: _im_gateway_v1_ForwardEntriesRequest, callback: grpc.requestCallback<_im_gateway_v1_ForwardEntriesResponse__Output>): grpc.ClientUnaryCall;
   /**
    * Writes entries that are already in their logs to this node's sockets of
-   * their users. A node gathers what it forwards to one peer within an
-   * event-loop turn into one call, so a call is paid per batch, not per
+   * their users. A node sends what it forwards to one peer in one call per
+   * event-loop turn, or, while a call to that peer is under way, everything
+   * that came in meanwhile once it returns: a call is paid per batch, not per
    * message. Each delivery is checked and answered on its own: a refused one
    * does not fail the others.
    */
@@ -67,8 +69,9 @@ export interface IMGatewayPeerServiceHandlers extends grpc.UntypedServiceImpleme
   
   /**
    * Writes entries that are already in their logs to this node's sockets of
-   * their users. A node gathers what it forwards to one peer within an
-   * event-loop turn into one call, so a call is paid per batch, not per
+   * their users. A node sends what it forwards to one peer in one call per
+   * event-loop turn, or, while a call to that peer is under way, everything
+   * that came in meanwhile once it returns: a call is paid per batch, not per
    * message. Each delivery is checked and answered on its own: a refused one
    * does not fail the others.
    */
