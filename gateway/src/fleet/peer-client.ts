@@ -3,8 +3,8 @@
  * client per address, a deadline and a bounded retry on every call, and the
  * forwards to one address batched into `ForwardEntries` calls: those of one
  * event-loop turn together, and while a call is under way, all that come in
- * until it returns. A call costs about 200 µs of CPU (both sides, loopback),
- * a batched entry under 10 µs: bench/micro/peer-forward.ts.
+ * until it returns (MAX_HOLD_MS at most). A call costs about 200 µs of CPU
+ * (both sides, loopback), a batched entry under 10 µs: bench/micro/peer-forward.ts.
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadPeerService } from '../proto/services.ts';
@@ -35,6 +35,12 @@ export type ForwardedDelivery = Delivery & { entry: { frame: Buffer } };
 const DEFAULT_MAX_BATCH = 512;
 /** Frame bytes of one batch at most: with the largest frame a receiver takes, a call stays under gRPC's 4 MiB default. */
 const MAX_BATCH_BYTES = 1 << 20;
+/**
+ * Longest wait for a call under way before the forwards held for it leave in
+ * a call of their own: a peer that stopped answering delays them by this, not
+ * by its whole deadline.
+ */
+const MAX_HOLD_MS = 2;
 
 interface Pending {
   delivery: ForwardedDelivery;
@@ -49,6 +55,8 @@ class Peer {
   pendingBytes = 0;
   /** ForwardEntries calls under way. */
   inFlight = 0;
+  /** Set while pending forwards wait for a call under way: sends them if it takes too long. */
+  holdTimer: NodeJS.Timeout | null = null;
 
   constructor(client: IMGatewayPeerServiceClient) {
     this.client = client;
@@ -97,6 +105,7 @@ export class PeerClient {
   close(): void {
     const closed = new Error('peer client closed');
     for (const peer of this.peers.values()) {
+      if (peer.holdTimer !== null) clearTimeout(peer.holdTimer);
       for (const pending of peer.pending) pending.reject(closed);
       peer.client.close();
     }
@@ -106,15 +115,23 @@ export class PeerClient {
 
   /**
    * At the end of a turn: sends what is pending unless a call to the peer is
-   * under way; then it leaves when that call returns, with what came in
-   * meanwhile. So an idle peer gets each forward at once, and a busy one
-   * gets them in batches that grow with the load instead of a call each.
+   * under way; then it leaves when that call returns or MAX_HOLD_MS passes,
+   * with what came in meanwhile. So an idle peer gets each forward at once,
+   * and a busy one gets them in batches that grow with the load instead of a
+   * call each.
    */
   private flush(peer: Peer): void {
     if (peer.inFlight === 0) this.send(peer);
+    else if (peer.holdTimer === null && peer.pending.length > 0) {
+      peer.holdTimer = setTimeout(() => this.send(peer), MAX_HOLD_MS);
+    }
   }
 
   private send(peer: Peer): void {
+    if (peer.holdTimer !== null) {
+      clearTimeout(peer.holdTimer);
+      peer.holdTimer = null;
+    }
     const batch = peer.pending;
     if (batch.length === 0) return;
     peer.pending = [];

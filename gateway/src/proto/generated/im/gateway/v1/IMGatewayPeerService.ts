@@ -33,9 +33,9 @@ export interface IMGatewayPeerServiceClient extends grpc.Client {
    * Writes entries that are already in their logs to this node's sockets of
    * their users. A node sends what it forwards to one peer in one call per
    * event-loop turn, or, while a call to that peer is under way, everything
-   * that came in meanwhile once it returns: a call is paid per batch, not per
-   * message. Each delivery is checked and answered on its own: a refused one
-   * does not fail the others.
+   * that came in meanwhile once it returns (or after 2 ms): a call is paid
+   * per batch, not per message. Each delivery is checked and answered on its
+   * own: a refused one does not fail the others.
    */
   ForwardEntries(argument: _im_gateway_v1_ForwardEntriesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_im_gateway_v1_ForwardEntriesResponse__Output>): grpc.ClientUnaryCall;
   ForwardEntries(argument: _im_gateway_v1_ForwardEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_im_gateway_v1_ForwardEntriesResponse__Output>): grpc.ClientUnaryCall;
@@ -45,9 +45,9 @@ export interface IMGatewayPeerServiceClient extends grpc.Client {
    * Writes entries that are already in their logs to this node's sockets of
    * their users. A node sends what it forwards to one peer in one call per
    * event-loop turn, or, while a call to that peer is under way, everything
-   * that came in meanwhile once it returns: a call is paid per batch, not per
-   * message. Each delivery is checked and answered on its own: a refused one
-   * does not fail the others.
+   * that came in meanwhile once it returns (or after 2 ms): a call is paid
+   * per batch, not per message. Each delivery is checked and answered on its
+   * own: a refused one does not fail the others.
    */
   forwardEntries(argument: _im_gateway_v1_ForwardEntriesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_im_gateway_v1_ForwardEntriesResponse__Output>): grpc.ClientUnaryCall;
   forwardEntries(argument: _im_gateway_v1_ForwardEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_im_gateway_v1_ForwardEntriesResponse__Output>): grpc.ClientUnaryCall;
@@ -71,9 +71,9 @@ export interface IMGatewayPeerServiceHandlers extends grpc.UntypedServiceImpleme
    * Writes entries that are already in their logs to this node's sockets of
    * their users. A node sends what it forwards to one peer in one call per
    * event-loop turn, or, while a call to that peer is under way, everything
-   * that came in meanwhile once it returns: a call is paid per batch, not per
-   * message. Each delivery is checked and answered on its own: a refused one
-   * does not fail the others.
+   * that came in meanwhile once it returns (or after 2 ms): a call is paid
+   * per batch, not per message. Each delivery is checked and answered on its
+   * own: a refused one does not fail the others.
    */
   ForwardEntries: grpc.handleUnaryCall<_im_gateway_v1_ForwardEntriesRequest__Output, _im_gateway_v1_ForwardEntriesResponse>;
   
