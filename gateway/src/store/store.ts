@@ -25,10 +25,10 @@ export interface LogEntry {
   storedAt: number;
 }
 
-/** Entries already serialised: a message forwarded to two users' nodes and logged to Kafka is encoded once. */
+/** Entries already serialised: a record published again (a retry) is not encoded again. Peers carry the frame alone. */
 const entryJsonCache = new WeakMap<LogEntry, string>();
 
-/** The JSON of a log entry, as peers and the message log carry it; computed once per entry object. */
+/** The JSON of a log entry, as the message log carries it; computed once per entry object. */
 export function entryJson(entry: LogEntry): string {
   let json = entryJsonCache.get(entry);
   if (json === undefined) {
