@@ -22,6 +22,7 @@ import { FleetConnectionControl } from './fleet/fleet-connection-control.ts';
 import { FleetRouter } from './fleet/fleet-router.ts';
 import { PeerClient } from './fleet/peer-client.ts';
 import { peerHandlers } from './fleet/peer-handlers.ts';
+import type { IMGatewayPeerServiceHandlers } from './proto/generated/im/gateway/v1/IMGatewayPeerService.ts';
 import { Groups } from './messaging/groups.ts';
 import { Messenger } from './messaging/messenger.ts';
 import { Notifier } from './messaging/notifier.ts';
@@ -83,10 +84,12 @@ export class GatewayNode {
     // Decided here, once: a node alone has no fleet parts at all, every device is local.
     let router: Router;
     let control: ConnectionControl;
+    let peerService: IMGatewayPeerServiceHandlers | undefined;
     if (backends.fleet) {
       const peers = new PeerClient({ ...config.peers, credentials: grpc.credentials.createInsecure() });
       router = new FleetRouter(delivery, { registry, peers, nodeId: config.nodeId, retries: this.retries, log: this.log });
       control = new FleetConnectionControl(this.hub, registry, peers, config.nodeId);
+      peerService = peerHandlers({ local: delivery, control });
       this.peers = peers;
     } else {
       router = new LocalRouter(delivery);
@@ -121,12 +124,7 @@ export class GatewayNode {
         log: this.log,
       },
     );
-    this.grpc = new GrpcServer({
-      pusher: new Pusher(store, router, control, this.metrics),
-      control,
-      log: this.log,
-      ...(this.peers === null ? {} : { peer: peerHandlers({ local: delivery, control }) }),
-    });
+    this.grpc = new GrpcServer({ pusher: new Pusher(store, router, control, this.metrics), control, log: this.log, peer: peerService });
 
     const app = createHttpApp({
       readiness: () => this.readiness(),
