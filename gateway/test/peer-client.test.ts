@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_FORWARDED_FRAME_BYTES } from '../src/fleet/delivery-check.ts';
 import { PeerClient, type ForwardedDelivery } from '../src/fleet/peer-client.ts';
 import type { Delivery__Output } from '../src/proto/generated/im/gateway/v1/Delivery.ts';
 import type { DeliveryResult } from '../src/proto/generated/im/gateway/v1/DeliveryResult.ts';
@@ -134,6 +135,17 @@ describe('peer client', () => {
     const refused = (settled[1] as PromiseRejectedResult).reason;
     expect(code(refused)).toBe(grpc.status.INVALID_ARGUMENT);
     expect(String(refused)).toContain('pos is odd');
+  });
+
+  it('refuses a frame past the size a peer takes without sending it, and its batch goes through', async () => {
+    const node = await peer(echoPos);
+    const peers = client();
+    const huge = delivery(2);
+    huge.entry.frame = Buffer.alloc(MAX_FORWARDED_FRAME_BYTES + 1, 0x20);
+    const settled = await Promise.allSettled([delivery(1), huge, delivery(3)].map((d) => peers.forward(node.address, d)));
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(code((settled[1] as PromiseRejectedResult).reason)).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(node.calls.flat().map((d) => d.entry!.pos)).toEqual([1, 3]);
   });
 
   it('retries a call that fails with UNAVAILABLE at most FORWARD_RETRIES times, then rejects every delivery of it', async () => {

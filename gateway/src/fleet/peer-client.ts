@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadPeerService } from '../proto/services.ts';
+import { MAX_FORWARDED_FRAME_BYTES } from './delivery-check.ts';
 import type { CloseLocalRequest } from '../proto/generated/im/gateway/v1/CloseLocalRequest.ts';
 import type { CloseLocalResponse__Output } from '../proto/generated/im/gateway/v1/CloseLocalResponse.ts';
 import type { Delivery } from '../proto/generated/im/gateway/v1/Delivery.ts';
@@ -88,6 +89,10 @@ export class PeerClient {
    * failed, or with INVALID_ARGUMENT when the node refused this delivery.
    */
   forward(address: string, delivery: ForwardedDelivery): Promise<number> {
+    if (delivery.entry.frame.length > MAX_FORWARDED_FRAME_BYTES) {
+      // The peer would refuse it; sent, it could push its whole batch past gRPC's message size.
+      return Promise.reject(refused(grpc.status.INVALID_ARGUMENT, `frame exceeds ${MAX_FORWARDED_FRAME_BYTES} bytes`));
+    }
     const peer = this.peer(address);
     return new Promise((resolve, reject) => {
       if (peer.pending.push({ delivery, resolve, reject }) === 1 && this.waiting.push(peer) === 1) setImmediate(this.flushWaiting);
@@ -189,6 +194,11 @@ function settle(batch: Pending[], results: DeliveryResult__Output[]): void {
   for (let i = 0; i < batch.length; i++) {
     const { delivered, code, details } = results[i]!;
     if (code === grpc.status.OK) batch[i]!.resolve(delivered);
-    else batch[i]!.reject(Object.assign(new Error(`${grpc.status[code] ?? code}: ${details}`), { code, details }));
+    else batch[i]!.reject(refused(code, details));
   }
+}
+
+/** A delivery the peer refused (or would): shaped like a gRPC error, with the status code of that delivery alone. */
+function refused(code: number, details: string): Error & { code: number; details: string } {
+  return Object.assign(new Error(`${grpc.status[code] ?? code}: ${details}`), { code, details });
 }
