@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
-import { loadGatewayService } from '../gateway/src/api/proto.ts';
+import { loadGatewayService } from '../gateway/src/proto/services.ts';
 import { bearerCallCredentials } from '../gateway/src/api/grpc-auth.ts';
 
 const GROUP_TOPIC = 'im-gateway.group-messages';

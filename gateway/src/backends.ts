@@ -18,7 +18,12 @@ function rateLimit(config: GatewayConfig): { limit: number; windowMs: number } {
 }
 
 export function memoryBackends(config: GatewayConfig): Backends {
-  return { store: new MemoryStore(config.retention, rateLimit(config), config.memoryDedupMaxKeys), registry: localRegistry(config), bus: new MemoryBus() };
+  return {
+    store: new MemoryStore(config.retention, rateLimit(config), config.memoryDedupMaxKeys),
+    registry: localRegistry(config),
+    bus: new MemoryBus(),
+    fleet: false,
+  };
 }
 
 function localRegistry(config: GatewayConfig): MemoryRegistry {
@@ -30,7 +35,7 @@ export function createBackends(config: GatewayConfig, log: Logger): Backends {
   if (redisUrl === undefined) return memoryBackends(config);
   const store = new RedisStore({ url: redisUrl, keyPrefix: config.redis.keyPrefix, retention: config.retention, rate: rateLimit(config), nodeId: config.nodeId });
   if (etcdEndpoints === undefined || kafkaBrokers === undefined) {
-    return { store, registry: localRegistry(config), bus: new MemoryBus() };
+    return { store, registry: localRegistry(config), bus: new MemoryBus(), fleet: false };
   }
   const registry = new EtcdRegistry({
     endpoints: etcdEndpoints,
@@ -49,7 +54,7 @@ export function createBackends(config: GatewayConfig, log: Logger): Backends {
     replicationFactor: config.kafka.replicationFactor,
     log,
   });
-  return { store, registry, bus };
+  return { store, registry, bus, fleet: true };
 }
 
 export async function closeBackends(backends: Backends): Promise<void> {

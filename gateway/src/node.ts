@@ -17,10 +17,14 @@ import { ConnectionControl } from './delivery/connection-control.ts';
 import { DISPATCH_DEFAULTS, Dispatcher } from './delivery/dispatcher.ts';
 import { GroupFanout } from './delivery/group-fanout.ts';
 import { LocalDelivery } from './delivery/local-delivery.ts';
-import { Peers } from './delivery/peers.ts';
 import { Replayer } from './delivery/replay.ts';
 import { RetryQueue } from './delivery/retry-queue.ts';
-import { Router } from './delivery/router.ts';
+import { LocalRouter, type Router } from './delivery/router.ts';
+import { FleetConnectionControl } from './fleet/fleet-connection-control.ts';
+import { FleetRouter } from './fleet/fleet-router.ts';
+import { PeerClient } from './fleet/peer-client.ts';
+import { peerHandlers } from './fleet/peer-handlers.ts';
+import type { IMGatewayPeerServiceHandlers } from './proto/generated/im/gateway/v1/IMGatewayPeerService.ts';
 import { Groups } from './messaging/groups.ts';
 import { Messenger } from './messaging/messenger.ts';
 import { Notifier } from './messaging/notifier.ts';
@@ -43,6 +47,11 @@ export interface Backends {
   store: Store;
   registry: Registry;
   bus: Bus;
+  /**
+   * Other nodes share these backends (the registry is etcd): a user's devices
+   * may be on them, so this node forwards to them and serves their calls.
+   */
+  fleet: boolean;
 }
 
 /**
@@ -65,7 +74,7 @@ export class GatewayNode {
   private readonly ws: WsServer;
   private readonly grpc: GrpcServer;
   private readonly reloader: CertificateReloader | null;
-  private readonly peers: Peers | null;
+  private readonly peers: PeerClient | null = null;
   private readonly retries: RetryQueue;
   private readonly dispatcher: Dispatcher;
   /** Writes entries to this node's sockets, each log in order (peers and tests hand it entries). */
@@ -91,12 +100,21 @@ export class GatewayNode {
     this.reloader = tlsFiles === null || pair === null ? null : new CertificateReloader(tlsFiles, pair, this.log);
 
     const delivery = this.delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, { maxBufferedBytes: limits.sendBufferMaxBytes, readBatch: config.replayBatch });
-    // Several nodes share the registry only when it is etcd; alone, every device is local.
-    this.peers = config.backends.etcdEndpoints === undefined ? null : new Peers({ timeoutMs: config.peers.timeoutMs, retries: config.peers.retries, ...this.peerCredentials() });
     this.retries = new RetryQueue(RETRY_OPTIONS, this.log);
-    const fleet = this.peers === null ? null : { registry, peers: this.peers, nodeId: config.nodeId, retries: this.retries };
-    const router = new Router(delivery, fleet, this.log);
-    const control = new ConnectionControl(this.hub, registry, fleet);
+    // Decided here, once: a node alone has no fleet parts at all, every device is local.
+    let router: Router;
+    let control: ConnectionControl;
+    let peerService: IMGatewayPeerServiceHandlers | undefined;
+    if (backends.fleet) {
+      const peers = new PeerClient({ timeoutMs: config.peers.timeoutMs, retries: config.peers.retries, ...this.peerCredentials() });
+      router = new FleetRouter(delivery, { registry, peers, nodeId: config.nodeId, log: this.log });
+      control = new FleetConnectionControl(this.hub, registry, peers, config.nodeId);
+      peerService = peerHandlers({ local: delivery, control });
+      this.peers = peers;
+    } else {
+      router = new LocalRouter(delivery);
+      control = new ConnectionControl(this.hub, registry);
+    }
     const notifier = new Notifier(store, router);
     this.dispatcher = new Dispatcher(store, bus, router, this.log, { nodeId: config.nodeId, ...DISPATCH_DEFAULTS });
     // The registry's view holds this node's devices too (memory: all of them; etcd: as soon as registered).
@@ -141,10 +159,9 @@ export class GatewayNode {
       maxContentBytes: limits.maxContentBytes,
       pusher: new Pusher(store, router, control, this.metrics),
       control,
-      local: delivery,
       log: this.log,
       apiTokens: new BearerTokens(config.grpcApiTokens),
-      fleetSecrets: this.peers === null ? null : new BearerTokens(config.peers.secrets),
+      ...(peerService === undefined ? {} : { peer: { handlers: peerService, secrets: new BearerTokens(config.peers.secrets) } }),
     });
 
     const app = createHttpApp({

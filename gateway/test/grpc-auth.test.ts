@@ -11,10 +11,10 @@ import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ClientOptions } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadGatewayService, loadPeerService } from '../src/api/proto.ts';
+import { loadGatewayService, loadPeerService } from '../src/proto/services.ts';
 import { memoryBackends } from '../src/backends.ts';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
-import { Peers } from '../src/delivery/peers.ts';
+import { PeerClient } from '../src/fleet/peer-client.ts';
 import { MemoryRegistry } from '../src/registry/memory-registry.ts';
 import type { DeviceRecord } from '../src/registry/registry.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
@@ -38,7 +38,7 @@ const REFUSED = { code: grpc.status.UNAUTHENTICATED, details: 'valid credentials
 type Callable = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
 const opened: grpc.Client[] = [];
-function client(Service: grpc.ServiceClientConstructor, address: string): grpc.Client {
+function client(Service: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client, address: string): grpc.Client {
   const c = new Service(address, grpc.credentials.createInsecure());
   opened.push(c);
   return c;
@@ -122,13 +122,13 @@ describe('the peer service in a fleet', () => {
     await gw.stop();
   });
 
-  it('refuses CloseLocal and ForwardEntry without the fleet secret, with a wrong one, or with an API token', async () => {
+  it('refuses CloseLocal and ForwardEntries without the fleet secret, with a wrong one, or with an API token', async () => {
     const alice = await clients.connect(gw.wsUrl, 'alice', 'phone');
     const peer = client(loadPeerService(), gw.grpcAddress);
-    const entry = JSON.stringify({ pos: 1, frame: { type: 'auth_response', success: true } });
+    const entry = { log_id: 'n:alice', pos: 1, stored_at: 0, sender_device: '', target_device: '', frame: Buffer.from('{"type":"auth_response","success":true}') };
     for (const bearer of [undefined, 'not-the-fleet-secret-at-all', GRPC_API_TOKEN]) {
       expect((await call(peer, 'CloseLocal', { user_id: 'alice', device_id: '', reason: 'x', close_code: 0 }, { bearer })).err).toMatchObject(REFUSED);
-      expect((await call(peer, 'ForwardEntry', { user_id: 'alice', log_id: 'l', entry_json: entry, except_device: '' }, { bearer })).err).toMatchObject(REFUSED);
+      expect((await call(peer, 'ForwardEntries', { deliveries: [{ user_id: 'alice', entry }] }, { bearer })).err).toMatchObject(REFUSED);
     }
     await alice.nothing('auth_response');
     expect(gw.node.hub.size).toBe(1);
@@ -147,7 +147,7 @@ describe('the peer service in a fleet', () => {
 
   it('is reached by the peer client built from the fleet secret (plaintext fleet)', async () => {
     await clients.connect(gw.wsUrl, 'bob', 'phone');
-    const peers = new Peers({ timeoutMs: 2000, retries: 0, ...peerCredentials(FLEET_SECRET, null) });
+    const peers = new PeerClient({ timeoutMs: 2000, retries: 0, ...peerCredentials(FLEET_SECRET, null) });
     try {
       expect(await peers.closeLocal(gw.grpcAddress, { user_id: 'bob', device_id: '', reason: 'r', close_code: 0 })).toBe(1);
     } finally {
@@ -202,7 +202,7 @@ function tlsFleet(env: (certs: FleetCerts) => Record<string, string>) {
     return carol;
   };
   const closeWith = async (tls: PeerTls | null, secret = FLEET_SECRET): Promise<number> => {
-    const peers = new Peers({ timeoutMs: 1500, retries: 0, ...peerCredentials(secret, tls) });
+    const peers = new PeerClient({ timeoutMs: 1500, retries: 0, ...peerCredentials(secret, tls) });
     try {
       return await peers.closeLocal(state.gw.grpcAddress, { user_id: 'carol', device_id: '', reason: 'r', close_code: 0 });
     } finally {
@@ -333,7 +333,7 @@ describe('configuration of gRPC credentials', () => {
 
 function fleetNode(env: Record<string, string>): Promise<RunningGateway> {
   const config = loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN, NODE_ID: 'test-node', ...FLEET_ENV, ...env });
-  return startGateway({ ...FLEET_ENV, ...env }, memoryBackends(config));
+  return startGateway({ ...FLEET_ENV, ...env }, { ...memoryBackends(config), fleet: true });
 }
 
 function openssl(args: string[]): void {

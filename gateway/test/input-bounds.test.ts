@@ -235,7 +235,7 @@ describe('input bounds', () => {
     it('refuses a close code the peer protocol does not document, leaving the socket working', async () => {
       gw = await startGateway();
       const alice = await connect('alice', 'phone');
-      const control = new ConnectionControl(gw.node.hub, gw.backends.registry, null);
+      const control = new ConnectionControl(gw.node.hub, gw.backends.registry);
       expect(() => control.closeLocal('alice', '', 'bye', 5)).toThrow(/close_code 5 is not one of 1012, 4010, 4011/);
       expect(() => control.closeLocal('alice', '', 'bye', 4003)).toThrow(RangeError);
       alice.send({ type: 'heartbeat' });

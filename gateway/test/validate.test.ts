@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { messageBytes, parseClientFrame, plausibleClientTime, type SendMsgFrame } from '../src/protocol/validate.ts';
+import { messageBytes, parseClientFrame, parseLoggedFrame, plausibleClientTime, type SendMsgFrame } from '../src/protocol/validate.ts';
 
 describe('client frame validation', () => {
   it('accepts the spec’s send_msg, ack and heartbeat frames', () => {
@@ -56,5 +56,27 @@ describe('client frame validation', () => {
     expect(plausibleClientTime(now + 1, now)).toBe(now);
     expect(plausibleClientTime(now - 86_400_001, now)).toBe(now);
     expect(plausibleClientTime(undefined, now)).toBe(now);
+  });
+});
+
+describe('logged frame validation', () => {
+  it('accepts the frames the gateway logs: messages, read receipts and membership changes', () => {
+    for (const frame of [
+      { type: 'message', msg_id: 'm1', sender_id: 'alice', recipient_id: 'bob', recipient_type: 'user', content: 'hi', sequence_number: 3, timestamp: 1706180400000, metadata: { a: 1 } },
+      { type: 'message', msg_id: 'm2', sender_id: 'alice', recipient_id: 'g1', recipient_type: 'group', content: '', sequence_number: 9, timestamp: 1 },
+      { type: 'read_receipt', msg_id: 'm1', reader_id: 'bob', read_at: 1706180400500, timestamp: 1706180400501 },
+      { type: 'membership_change', group_id: 'g1', change_type: 'join', user_id: 'bob', timestamp: 1 },
+      { type: 'membership_change', group_id: 'g1', change_type: 'leave', user_id: 'bob', timestamp: 1 },
+    ]) {
+      expect(parseLoggedFrame(JSON.stringify(frame))).toEqual({ ok: true, frame });
+    }
+  });
+
+  it('refuses client frames and frames missing what the server sets', () => {
+    expect(parseLoggedFrame('{"type":"send_msg","msg_id":"m","recipient_id":"b","recipient_type":"user","content":"x"}')).toMatchObject({ ok: false });
+    expect(parseLoggedFrame('{"type":"message","msg_id":"m","recipient_id":"b","recipient_type":"user","content":"x","sequence_number":1,"timestamp":1}')).toEqual({
+      ok: false,
+      problem: 'missing field "sender_id"',
+    });
   });
 });

@@ -6,43 +6,30 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { loadGatewayService, loadPeerService, SERVICE_NAME } from './proto.ts';
+import { loadGatewayService, loadPeerService, SERVICE_NAME } from '../proto/services.ts';
+import type { IMGatewayServiceHandlers } from '../proto/generated/im/gateway/v1/IMGatewayService.ts';
+import type { IMGatewayPeerServiceHandlers } from '../proto/generated/im/gateway/v1/IMGatewayPeerService.ts';
 import type { ConnectionControl } from '../delivery/connection-control.ts';
-import type { LocalDelivery } from '../delivery/local-delivery.ts';
 import type { Pusher } from '../messaging/pusher.ts';
-import { encodeStored } from '../protocol/encode.ts';
-import type { LogEntry } from '../store/store.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
-import { isValidId } from '../protocol/validate.ts';
-import { CloseCode } from '../protocol/errors.ts';
+import { idProblem } from '../protocol/validate.ts';
 import { requireBearer, type BearerTokens } from './grpc-auth.ts';
 
-export { loadGatewayService, SERVICE_NAME } from './proto.ts';
+export { loadGatewayService, SERVICE_NAME } from '../proto/services.ts';
 
 export interface GrpcParts {
   /** MAX_CONTENT_BYTES: a pushed message is held to the limit a client's is. */
   maxContentBytes: number;
   pusher: Pusher;
   control: ConnectionControl;
-  local: LocalDelivery;
   log: Logger;
   /** Tokens of the backend services that call IMGatewayService. */
   apiTokens: BearerTokens;
-  /** The fleet secret(s); null on a lone node, which then serves no peer service. */
-  fleetSecrets: BearerTokens | null;
+  /** The peer service's handlers (fleet/peer-handlers.ts) and the fleet secret(s) they require; absent on a node alone. */
+  peer?: { handlers: IMGatewayPeerServiceHandlers; secrets: BearerTokens };
 }
 
-type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
-
-interface PushMessageRequest {
-  user_id: string;
-  device_id: string;
-  msg_id: string;
-  sender_id: string;
-  content: string;
-  sequence_number: number;
-  timestamp: number;
-}
+type Handler<Name extends keyof IMGatewayServiceHandlers> = IMGatewayServiceHandlers[Name];
 
 export class GrpcServer {
   private readonly server = new grpc.Server();
@@ -50,10 +37,10 @@ export class GrpcServer {
 
   constructor(parts: GrpcParts) {
     const { pusher, control, log } = parts;
-    const pushMessage: Unary<PushMessageRequest, object> = (call, callback) => {
+    const pushMessage: Handler<'PushMessage'> = (call, callback) => {
       const req = call.request;
-      const problem = badId(req.user_id, 'user_id') ?? badId(req.msg_id, 'msg_id') ?? badId(req.sender_id, 'sender_id')
-        ?? (req.device_id !== '' ? badId(req.device_id, 'device_id') : null);
+      const problem = idProblem(req.user_id, 'user_id') ?? idProblem(req.msg_id, 'msg_id') ?? idProblem(req.sender_id, 'sender_id')
+        ?? (req.device_id !== '' ? idProblem(req.device_id, 'device_id') : null);
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
       const bytes = Buffer.byteLength(req.content, 'utf8');
       if (bytes > parts.maxContentBytes) {
@@ -77,9 +64,9 @@ export class GrpcServer {
           },
         );
     };
-    const getConnectionStatus: Unary<{ user_id: string; device_id: string }, object> = (call, callback) => {
+    const getConnectionStatus: Handler<'GetConnectionStatus'> = (call, callback) => {
       const { user_id: userId, device_id: deviceId } = call.request;
-      const problem = badId(userId, 'user_id');
+      const problem = idProblem(userId, 'user_id');
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
       control.status(userId, deviceId).then(
         (devices) =>
@@ -90,9 +77,9 @@ export class GrpcServer {
         (err: unknown) => registryFailed(log, 'connection_status_failed', userId, err, callback),
       );
     };
-    const closeConnection: Unary<{ user_id: string; device_id: string; reason: string }, object> = (call, callback) => {
+    const closeConnection: Handler<'CloseConnection'> = (call, callback) => {
       const { user_id: userId, device_id: deviceId, reason } = call.request;
-      const problem = badId(userId, 'user_id');
+      const problem = idProblem(userId, 'user_id');
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
       control.close(userId, deviceId, reason).then(
         (closed) => {
@@ -104,7 +91,7 @@ export class GrpcServer {
     };
     const gateway = { PushMessage: pushMessage, GetConnectionStatus: getConnectionStatus, CloseConnection: closeConnection };
     this.server.addService(loadGatewayService().service, requireBearer(gateway, parts.apiTokens));
-    if (parts.fleetSecrets !== null) this.server.addService(loadPeerService().service, requireBearer(peerHandlers(parts), parts.fleetSecrets));
+    if (parts.peer !== undefined) this.server.addService(loadPeerService().service, requireBearer(parts.peer.handlers, parts.peer.secrets));
     this.health.addToServer(this.server);
   }
 
@@ -139,42 +126,4 @@ export class GrpcServer {
 function registryFailed(log: Logger, event: string, userId: string, err: unknown, callback: grpc.sendUnaryData<object>): void {
   log.error(event, { user_id: userId, error: errorText(err) });
   callback({ code: grpc.status.UNAVAILABLE, details: 'registry unavailable; retry later' });
-}
-
-function badId(value: string, field: string): string | null {
-  if (value === '') return `${field} is required`;
-  return isValidId(value) ? null : `${field} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`;
-}
-
-/** IMGatewayPeerService: what other nodes of the fleet ask of this one. */
-function peerHandlers(parts: GrpcParts): grpc.UntypedServiceImplementation {
-  const forwardEntry: Unary<{ user_id: string; log_id: string; entry_json: string; except_device: string }, object> = (call, callback) => {
-    const { user_id: userId, log_id: logId, entry_json: entryJson } = call.request;
-    let entry: LogEntry;
-    try {
-      entry = JSON.parse(entryJson) as LogEntry;
-    } catch {
-      return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'entry_json is not JSON' });
-    }
-    if (badId(userId, 'user_id') !== null || typeof entry?.pos !== 'number' || typeof entry.frame?.type !== 'string') {
-      return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'user_id and a logged entry are required' });
-    }
-    const text = encodeStored(entry.frame);
-    if (text === undefined) return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'entry_json frame cannot be encoded (nested too deep)' });
-    const delivered = parts.local.toUser(userId, logId, entry, text);
-    callback(null, { delivered });
-  };
-  const closeLocal: Unary<{ user_id: string; device_id: string; reason: string; close_code: number }, object> = (call, callback) => {
-    const { user_id: userId, device_id: deviceId, reason, close_code: code } = call.request;
-    const problem = badId(userId, 'user_id');
-    if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
-    let closed: number;
-    try {
-      closed = parts.control.closeLocal(userId, deviceId, reason, code === 0 ? CloseCode.CLOSED_BY_SERVER : code);
-    } catch (err) {
-      return callback({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
-    }
-    callback(null, { closed_count: closed });
-  };
-  return { ForwardEntry: forwardEntry, CloseLocal: closeLocal };
 }

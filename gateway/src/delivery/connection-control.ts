@@ -1,4 +1,8 @@
-/** Connection status and forced closes for one user, across the fleet. */
+/**
+ * Connection status and forced closes for one user. This class serves a node
+ * alone, where every socket is in its hub; `fleet/fleet-connection-control.ts`
+ * extends it to the other nodes of a fleet.
+ */
 import type { Hub } from '../connections/hub.ts';
 import type { DeviceRecord, Registry } from '../registry/registry.ts';
 import { encodeError } from '../protocol/encode.ts';
@@ -11,17 +15,14 @@ import { CloseCode, ErrorCode } from '../protocol/errors.ts';
  * a socket that answered nothing and never timed out.
  */
 export const PEER_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.SERVICE_RESTART, CloseCode.REPLACED, CloseCode.CLOSED_BY_SERVER]);
-import type { Peers } from './peers.ts';
 
 export class ConnectionControl {
   private readonly hub: Hub;
   private readonly registry: Registry;
-  private readonly fleet: { peers: Peers; nodeId: string } | null;
 
-  constructor(hub: Hub, registry: Registry, fleet: { peers: Peers; nodeId: string } | null) {
+  constructor(hub: Hub, registry: Registry) {
     this.hub = hub;
     this.registry = registry;
-    this.fleet = fleet;
   }
 
   /** The user's connected devices (one, when deviceId is given) across the registry. */
@@ -30,30 +31,16 @@ export class ConnectionControl {
     return deviceId === '' ? devices : devices.filter((d) => d.deviceId === deviceId);
   }
 
-  /** Closes the user's sockets (all devices when deviceId is empty) on every node; returns how many. */
+  /** Closes the user's sockets (all devices when deviceId is empty) wherever they are; returns how many. */
   async close(userId: string, deviceId: string, reason: string): Promise<number> {
-    let closed = this.closeLocal(userId, deviceId, reason, CloseCode.CLOSED_BY_SERVER);
-    if (this.fleet === null) return closed;
-    const remote = (await this.status(userId, deviceId)).filter((d) => d.node !== this.fleet!.nodeId);
-    const counts = await Promise.all(
-      [...new Set(remote.map((d) => d.grpc))].map((address) =>
-        this.fleet!.peers.closeLocal(address, { user_id: userId, device_id: deviceId, reason, close_code: CloseCode.CLOSED_BY_SERVER }),
-      ),
-    );
-    for (const count of counts) closed += count;
-    return closed;
+    return this.closeLocal(userId, deviceId, reason, CloseCode.CLOSED_BY_SERVER);
   }
 
-  /** Closes the same device's socket on another node: a newer connection replaced it. */
-  async replaceElsewhere(record: DeviceRecord): Promise<void> {
-    if (this.fleet === null || record.node === this.fleet.nodeId) return;
-    await this.fleet.peers.closeLocal(record.grpc, {
-      user_id: record.userId,
-      device_id: record.deviceId,
-      reason: 'replaced by a newer connection of the same device',
-      close_code: CloseCode.REPLACED,
-    });
-  }
+  /**
+   * Closes the same device's socket on another node: a newer connection
+   * replaced it. Alone, the hub replaced it already.
+   */
+  async replaceElsewhere(_record: DeviceRecord): Promise<void> {}
 
   /**
    * Closes the user's sockets on this node only. With 4011 the client first

@@ -143,7 +143,7 @@ export class Dispatcher {
     await Promise.all([
       this.router.toUser(recipientId, logId, entry, text),
       // The sender's other devices get a copy (multi-device sync).
-      senderId === recipientId ? 0 : this.router.toUser(senderId, logId, entry, text, entry.senderDevice),
+      senderId === recipientId ? 0 : this.router.toUser(senderId, logId, entry, text),
     ]);
   }
 

@@ -11,6 +11,7 @@
  *   n:<user>    notifications for one user (read receipts, leaving a group)
  */
 import type { LoggedFrame } from '../protocol/frames.ts';
+import { isValidId } from '../protocol/validate.ts';
 
 export interface LogEntry {
   /** Position in its log, strictly increasing. In d: and g: logs it is the message's sequence_number. */
@@ -24,10 +25,10 @@ export interface LogEntry {
   storedAt: number;
 }
 
-/** Entries already serialised: a message forwarded to two users' nodes and logged to Kafka is encoded once. */
+/** Entries already serialised: a record published again (a retry) is not encoded again. Peers carry the frame alone. */
 const entryJsonCache = new WeakMap<LogEntry, string>();
 
-/** The JSON of a log entry, as peers and the message log carry it; computed once per entry object. */
+/** The JSON of a log entry, as the message log carries it; computed once per entry object. */
 export function entryJson(entry: LogEntry): string {
   let json = entryJsonCache.get(entry);
   if (json === undefined) {
@@ -184,6 +185,27 @@ export function pushLog(userId: string): string {
 }
 export function notificationLog(userId: string): string {
   return `n:${userId}`;
+}
+/**
+ * Whether `logId` is one of the forms above. A private log may name one user
+ * twice (messages to oneself); ids cannot contain ':', so the split is exact.
+ */
+export function isLogId(logId: string): boolean {
+  const id = logId.slice(2);
+  switch (logId.slice(0, 2)) {
+    case 'd:': {
+      const colon = id.indexOf(':');
+      const [a, b] = [id.slice(0, colon), id.slice(colon + 1)];
+      return colon > 0 && isValidId(a) && isValidId(b) && a <= b;
+    }
+    case 'g:':
+    case 'm:':
+    case 'p:':
+    case 'n:':
+      return isValidId(id);
+    default:
+      return false;
+  }
 }
 /** d: and g: logs number their messages: position is the sequence_number. */
 export function numbersMessages(log: string): boolean {

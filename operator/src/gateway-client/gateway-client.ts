@@ -4,7 +4,7 @@
  * that pod only (the peer service's `CloseLocal`, close code 1012, so clients
  * reconnect to another pod), with the fleet secret as a node would.
  */
-import { Peers } from '../../../gateway/src/delivery/peers.ts';
+import { PeerClient } from '../../../gateway/src/fleet/peer-client.ts';
 import { peerCredentials } from '../../../gateway/src/tls/peer-credentials.ts';
 import { CloseCode } from '../../../gateway/src/protocol/errors.ts';
 
@@ -21,7 +21,7 @@ export interface PodStats {
 
 export class GatewayClient {
   /** One client set per fleet secret: each IMGateway has its own. */
-  private readonly peers = new Map<string, Peers>();
+  private readonly peers = new Map<string, PeerClient>();
   private readonly timeoutMs: number;
 
   constructor(timeoutMs = 3000) {
@@ -60,11 +60,11 @@ export class GatewayClient {
     this.peers.clear();
   }
 
-  private peersFor(fleetSecret: string): Peers {
+  private peersFor(fleetSecret: string): PeerClient {
     let peers = this.peers.get(fleetSecret);
     if (peers === undefined) {
       // The IMGateway spec has no TLS settings: its pods serve gRPC in plaintext, inside the cluster.
-      peers = new Peers({ timeoutMs: this.timeoutMs, retries: 1, ...peerCredentials(fleetSecret, null) });
+      peers = new PeerClient({ timeoutMs: this.timeoutMs, retries: 1, ...peerCredentials(fleetSecret, null) });
       this.peers.set(fleetSecret, peers);
     }
     return peers;
