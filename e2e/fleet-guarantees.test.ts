@@ -55,6 +55,8 @@ describe('what a fleet promises a device', () => {
     });
     await store.start();
     try {
+      // As a node does before it takes sends: the claim lists its outbox for adoption.
+      await store.claim(`gw-dead-${deadNodes}`, `gw-dead-${deadNodes}`, claimMs);
       const msgId = `${sender}-dead-${Date.now()}`;
       const frame: MessageFrame = {
         type: 'message', msg_id: msgId, sender_id: sender, recipient_id: recipient, recipient_type: 'user',
@@ -65,7 +67,6 @@ describe('what a fleet promises a device', () => {
         sender: { userId: sender, now: Date.now() },
       });
       if (result.status !== 'appended') throw new Error(`not appended: ${result.status}`);
-      await store.claim(`gw-dead-${deadNodes}`, `gw-dead-${deadNodes}`, claimMs);
       return { msgId, seq: result.entry.pos };
     } finally {
       await store.close();

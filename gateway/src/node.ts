@@ -209,7 +209,7 @@ export class GatewayNode {
     await Promise.all([store.start(), registry.start()]);
     await bus.start();
     // After a restart of this node id, what its earlier life left undone goes out now.
-    this.dispatcher.start();
+    await this.dispatcher.start();
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(port, host, () => {

@@ -47,6 +47,9 @@ describe('on a running Redis', () => {
 
     it('records an entry in its node’s outbox with the append, and forgets it once removed', async () => {
       const a = await open('node-a');
+      // A node claims its outbox before it takes sends: the claim lists it.
+      expect(await a.owners()).toEqual([]);
+      expect(await a.claim('node-a', 'node-a', 10_000)).toBe(true);
       const plain = await a.append('d:alice:bob', message('m1'), { participants: ['alice', 'bob'] });
       const boxed = await a.append('d:alice:bob', message('m2'), { participants: ['alice', 'bob'], outbox: true });
       expect(plain.status === 'appended' && plain.outboxId).toBeUndefined();
@@ -68,8 +71,8 @@ describe('on a running Redis', () => {
     it('lets one holder claim an outbox at a time, until its claim lapses; an adopted, empty outbox is retired', async () => {
       const a = await open('node-a');
       const b = await open('node-b', a.keyPrefix);
-      await a.append('g:team', message('m1', 'alice', 'team'), { outbox: true });
       expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
+      await a.append('g:team', message('m1', 'alice', 'team'), { outbox: true });
       expect(await b.claim('node-a', 'node-b', 300)).toBe(false);
       expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 400));

@@ -41,6 +41,8 @@ export const DISPATCH_DEFAULTS = { sweepIntervalMs: 2_000, staleAfterMs: 5_000, 
 /** Items read from an outbox per page, and pages per owner and sweep at most. */
 const SWEEP_BATCH = 500;
 const SWEEP_PAGES = 20;
+/** Done items are removed from the outbox together, this often. */
+const REMOVE_WINDOW_MS = 20;
 /** Ids remembered as delivered live while their record waits for Kafka; beyond this, live runs again. */
 const MAX_LIVE_DONE = 100_000;
 
@@ -68,10 +70,15 @@ export class Dispatcher {
     this.options = options;
   }
 
-  /** Starts the outbox sweep (stores without an outbox need none). */
-  start(): void {
+  /**
+   * Claims this node's outbox (which lists it for adoption) before the node
+   * takes sends, then sweeps on a timer. Stores without an outbox need none.
+   */
+  async start(): Promise<void> {
     if (this.outbox === null || this.sweeper !== null) return;
-    this.sweeper = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
+    const { nodeId, claimTtlMs, sweepIntervalMs } = this.options;
+    await this.outbox.claim(nodeId, nodeId, claimTtlMs);
+    this.sweeper = setInterval(() => void this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
     void this.sweep();
   }
@@ -160,7 +167,9 @@ export class Dispatcher {
     else ids.push(id);
     if (!this.removing) {
       this.removing = true;
-      setImmediate(() => void this.removeDone());
+      // One XDEL for what finished within the window, not one per message; an
+      // item left a little longer only risks being driven twice after a crash.
+      setTimeout(() => void this.removeDone(), REMOVE_WINDOW_MS).unref();
     }
   }
 

@@ -30,7 +30,8 @@
  *                                written by the append script, XDEL'd once they are.
  *   <p>outbox-claim:<nodeId>     string, who handles that outbox: the node itself, renewed
  *                                every few seconds, or a node that adopted it; PX expiry.
- *   <p>outboxes                  set of node ids that have an outbox.
+ *   <p>outboxes                  set of node ids that have an outbox (each owner lists its
+ *                                own with every renewal of its claim).
  *
  * Why a list per log rather than a sorted set or a stream: positions are
  * contiguous and only the oldest entries are ever dropped, so the entry at
@@ -168,9 +169,9 @@ end
 `;
 
 /**
- * KEYS: log, seq, dedup, msg index, outbox stream, outboxes set, members of
- *       the group the sender must be in, sender's rate bucket, then the
- *       participants' convs sets.
+ * KEYS: log, seq, dedup, msg index, outbox stream, members of the group the
+ *       sender must be in, sender's rate bucket, then the participants'
+ *       convs sets.
  * ARGV: maxEntries, maxAgeMs, logTtlMs, dedupTtlMs (0: no dedup), idleTtlMs,
  *       logId, senderId ('' for frames other than messages), senderDevice,
  *       targetDevice, frame JSON, outbox owner ('' for none), rate limit
@@ -188,8 +189,8 @@ if dedup_ttl > 0 then
   local seen = redis.call('GET', KEYS[3])
   if seen then return {0, tonumber(seen)} end
 end
-if ARGV[15] ~= '' and redis.call('HEXISTS', KEYS[7], ARGV[15]) == 0 then return {2} end
-if ARGV[12] ~= '' and consume_rate(KEYS[8], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])) == 0 then return {3} end
+if ARGV[15] ~= '' and redis.call('HEXISTS', KEYS[6], ARGV[15]) == 0 then return {2} end
+if ARGV[12] ~= '' and consume_rate(KEYS[7], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])) == 0 then return {3} end
 local pos = redis.call('INCR', KEYS[2])
 local now = now_ms()
 local item = string.format('%d %d %s %s ', pos, now, ARGV[8], ARGV[9]) .. ARGV[10]
@@ -202,11 +203,8 @@ if sender ~= '' then
   redis.call('PEXPIRE', KEYS[4], log_ttl)
 end
 local outbox_id = ''
-if ARGV[11] ~= '' then
-  outbox_id = redis.call('XADD', KEYS[5], '*', 'l', log_id, 'e', item)
-  redis.call('SADD', KEYS[6], ARGV[11])
-end
-for i = 9, #KEYS do
+if ARGV[11] ~= '' then outbox_id = redis.call('XADD', KEYS[5], '*', 'l', log_id, 'e', item) end
+for i = 8, #KEYS do
   redis.call('SADD', KEYS[i], log_id)
   redis.call('PEXPIRE', KEYS[i], idle_ttl)
 end
@@ -221,11 +219,17 @@ if cutoff < 0 then return {} end
 return redis.call('XRANGE', KEYS[1], '-', cutoff, 'COUNT', ARGV[2])
 `;
 
-/** KEYS: claim. ARGV: holder, ttlMs. Returns 1 when the holder has the claim (taken or renewed). */
+/**
+ * KEYS: claim, outboxes set. ARGV: holder, ttlMs, owner. Returns 1 when the
+ * holder has the claim (taken or renewed). The owner's own claim also lists
+ * its outbox, so that one retired by an adopter (which found it empty) is
+ * listed again within a sweep, and appends need not list it each time.
+ */
 const OUTBOX_CLAIM = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[1] == ARGV[3] then redis.call('SADD', KEYS[2], ARGV[3]) end
 return 1
 `;
 
@@ -414,7 +418,6 @@ export class RedisStore implements Store, Outbox {
       `${p}dedup:${dedupKey ?? ''}`,
       `${p}msg:${isMessage ? frame.msg_id : ''}`,
       `${p}outbox:${owner}`,
-      `${p}outboxes`,
       `${p}members:${memberOf ?? ''}`,
       `${p}rate:${sender?.userId ?? ''}`,
       ...participants.map((user) => `${p}convs:${user}`),
@@ -462,7 +465,8 @@ export class RedisStore implements Store, Outbox {
   }
 
   async claim(owner: string, holder: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.imOutboxClaim(1, `${this.keyPrefix}outbox-claim:${owner}`, holder, Math.ceil(ttlMs))) === 1;
+    const p = this.keyPrefix;
+    return (await this.redis.imOutboxClaim(2, `${p}outbox-claim:${owner}`, `${p}outboxes`, holder, Math.ceil(ttlMs), owner)) === 1;
   }
 
   async retire(owner: string): Promise<boolean> {
