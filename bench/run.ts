@@ -83,6 +83,7 @@ const fanout: FanoutOptions = quick
   : { sends: 100, warmupSends: 3, burst: 20, contentBytes: 100, addConcurrency: 16, timeoutMs: 30_000 };
 
 const fleetSizes = numbers(values['fleet-sizes']) ?? (quick ? [3] : [1, 2, 3]);
+if (fleetSizes.length === 0) throw new Error('--fleet-sizes: expected sizes such as 1,2,3');
 for (const n of fleetSizes) if (!Number.isInteger(n) || n < 1) throw new Error(`--fleet-sizes: ${n} is not a number of nodes`);
 const distributed: DistributedOptions = quick
   ? {
