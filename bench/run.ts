@@ -35,6 +35,7 @@ const { values } = parseArgs({
     'gateway-main': { type: 'string' },
     sizes: { type: 'string' },
     'fanout-sizes': { type: 'string' },
+    'fleet-sizes': { type: 'string' },
     servers: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -44,7 +45,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}] [--skip ...] [--profile]
     [--gateway-main path/to/gateway/src/main.ts] [--servers gateway,ws,socketio] [--sizes 10000,50000]
-    [--fanout-sizes 100,1000] [--out dir]\n`);
+    [--fanout-sizes 100,1000] [--fleet-sizes 1,2,3] [--out dir]\n`);
   process.exit(0);
 }
 
@@ -81,19 +82,24 @@ const fanout: FanoutOptions = quick
   ? { sends: 20, warmupSends: 2, burst: 5, contentBytes: 100, addConcurrency: 16, timeoutMs: 30_000 }
   : { sends: 100, warmupSends: 3, burst: 20, contentBytes: 100, addConcurrency: 16, timeoutMs: 30_000 };
 
+const fleetSizes = numbers(values['fleet-sizes']) ?? (quick ? [3] : [1, 2, 3]);
+if (fleetSizes.length === 0) throw new Error('--fleet-sizes: expected sizes such as 1,2,3');
+for (const n of fleetSizes) if (!Number.isInteger(n) || n < 1) throw new Error(`--fleet-sizes: ${n} is not a number of nodes`);
 const distributed: DistributedOptions = quick
   ? {
-      nodes: 3,
+      fleetSizes,
       loadWorkers: 2,
       throughput: { ...throughput, pairs: 60, startRate: 200, factor: 2.5, refine: 0, fractions: [0.5] },
+      singleNodeWindowMs: 5000,
       fanoutSizes: [100],
       fanout,
       adminApiUpTo: 100,
     }
   : {
-      nodes: 3,
+      fleetSizes,
       loadWorkers: 2,
       throughput: { ...throughput, pairs: 150, startRate: 200 },
+      singleNodeWindowMs: 10_000,
       fanoutSizes: fanoutSizes,
       fanout,
       adminApiUpTo: 100,
@@ -183,7 +189,7 @@ const run: Record<Scenario, () => Promise<void>> = {
     }
   },
   async distributed() {
-    log(`== distributed: ${distributed.nodes} gateways on Redis, etcd and Kafka`);
+    log(`== distributed: fleets of ${distributed.fleetSizes.join(', ')} gateways on Redis, etcd and Kafka, then one gateway without them`);
     const options = values.profile ? { ...distributed, profileDir: join(profileDir, 'distributed') } : distributed;
     results.distributed = await runDistributed(options, (l) => log(`  [fleet] ${l}`)).catch((err: unknown) => ({ error: errorText(err) }));
   },

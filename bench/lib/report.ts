@@ -3,9 +3,9 @@
  * on stdout, with the issue's targets checked against them.
  */
 import type { CapacityRow } from '../scenarios/capacity.ts';
-import type { DistributedResult } from '../scenarios/distributed.ts';
+import type { DistributedResult, SingleNodeAtRate } from '../scenarios/distributed.ts';
 import type { FanoutResult } from '../scenarios/fanout.ts';
-import type { StepResult, ThroughputResult } from '../scenarios/throughput.ts';
+import { commonRate, type StepResult, type ThroughputResult } from '../scenarios/throughput.ts';
 import type { ProfileSummary } from '../profile/summarize.ts';
 import type { MachineInfo } from './machine.ts';
 import { round } from './stats.ts';
@@ -79,7 +79,8 @@ export function formatReport(r: RunResults): string {
   for (const t of r.throughput ?? []) if (failed(t)) out.push(`throughput ${t.target}: FAILED ${t.error}`);
   const dist = r.distributed !== undefined && !failed(r.distributed) ? r.distributed : undefined;
   if (r.distributed !== undefined && failed(r.distributed)) out.push(`distributed: FAILED ${r.distributed.error}`, '');
-  const allTputs = dist?.throughput ? [...tputs, dist.throughput] : tputs;
+  const fleetTputs = dist?.sizes.flatMap((s) => (s.throughput === null ? [] : [s.throughput])) ?? [];
+  const allTputs = [...tputs, ...fleetTputs];
   if (allTputs.length > 0) {
     const gw = tputs.find((t) => t.target === 'gateway');
     const common = commonRate(tputs);
@@ -92,7 +93,7 @@ export function formatReport(r: RunResults): string {
             const s = t.atFractions.find((a) => a.fraction === f);
             return s === undefined ? '-' : `${s.latency.p50}/${s.latency.p99}/${s.latency.p999}`;
           };
-          const best = t.steps.filter((s) => !s.saturated).sort((a, b) => b.deliveredRate - a.deliveredRate)[0];
+          const best = stepAtMax(t);
           const atCommon = t.steps.find((s) => s.offered === common && !t.target.includes(' x'));
           return [
             t.target,
@@ -104,7 +105,7 @@ export function formatReport(r: RunResults): string {
             at(0.25),
             at(0.5),
             at(0.9),
-            best === undefined ? '-' : `${best.serverCpuPct}%${best.servicesCpuPct === undefined ? '' : ` +${best.servicesCpuPct}% svc`}`,
+            cpuAt(best),
             best?.serverUsPerMsg ?? '-',
             atCommon?.serverUsPerMsg ?? '-',
           ];
@@ -150,11 +151,7 @@ export function formatReport(r: RunResults): string {
     );
   }
 
-  if (dist !== undefined) {
-    out.push(`4. Distributed: ${dist.nodes} gateway processes on ${dist.services}; fleet started in ${round(dist.startMs / 1000, 1)} s.`);
-    if (dist.throughput) out.push(`   Idle CPU of the ${dist.nodes} gateways with sockets open: ${dist.throughput.idleCpuPct}% of one core (subtracted in us/msg).`);
-    out.push('   Its rows are in tables 2 and 3 ("gateway x3").', '');
-  }
+  if (dist !== undefined) out.push(...fleetSection(r, dist));
 
   if (r.targets !== undefined) {
     out.push(table('Targets from the issue', ['target', 'measured', 'verdict'], r.targets.map((t) => [t.target, t.measured, t.verdict])));
@@ -167,13 +164,108 @@ export function formatReport(r: RunResults): string {
   return out.join('\n');
 }
 
-/** The highest offered rate every single-process server kept up with, from their shared step ladder. */
-function commonRate(results: ThroughputResult[]): number | undefined {
-  if (results.length === 0) return undefined;
-  const kept = (t: ThroughputResult): Set<number> => new Set(t.steps.filter((s: StepResult) => !s.saturated).map((s) => s.offered));
-  const sets = results.map(kept);
-  const shared = [...sets[0]!].filter((rate) => sets.every((s) => s.has(rate)));
-  return shared.length === 0 ? undefined : Math.max(...shared);
+/** The step of the maximum: the highest delivered rate that kept up. */
+function stepAtMax(t: ThroughputResult): StepResult | undefined {
+  return t.steps.filter((s) => !s.saturated).sort((a, b) => b.deliveredRate - a.deliveredRate)[0];
+}
+
+const cpuAt = (s: StepResult | undefined): string =>
+  s === undefined ? '-' : `${s.serverCpuPct}%${s.servicesCpuPct === undefined ? '' : ` +${s.servicesCpuPct}% svc`}`;
+
+const NO_SINGLE_NODE = 'no single-node figure in this run';
+
+/** Gateway CPU per message of each fleet size at the fixed rate, over the single node's at that rate. */
+interface FleetCost {
+  nodes: number;
+  step: StepResult | undefined;
+  ratio: number | undefined;
+}
+
+function fleetCosts(dist: DistributedResult): FleetCost[] {
+  const single = singleNodeStep(dist);
+  return dist.sizes.map((s) => {
+    const step = s.throughput?.steps.find((x) => x.offered === dist.fixedRate && !x.saturated);
+    const ratio = step === undefined || single === undefined || single.serverUsPerMsg <= 0 ? undefined : step.serverUsPerMsg / single.serverUsPerMsg;
+    return { nodes: s.nodes, step, ratio };
+  });
+}
+
+function singleNodeStep(dist: DistributedResult): StepResult | undefined {
+  return dist.singleNode !== null && !failed(dist.singleNode) ? dist.singleNode.step : undefined;
+}
+
+/** Why there is no single-node figure at the fixed rate, for the report. */
+function noSingleNodeReason(dist: DistributedResult): string {
+  if (dist.singleNode !== null && failed(dist.singleNode)) return `${NO_SINGLE_NODE} (it failed: ${dist.singleNode.error})`;
+  if (dist.fixedRate === null) return `${NO_SINGLE_NODE} (no rate every fleet size kept up with)`;
+  return NO_SINGLE_NODE;
+}
+
+/** Fleet deliveries/s in a burst over the single node's (fan-out scenario of the same run), per member count both measured. */
+function fanoutRatios(r: RunResults): Array<{ members: number; fleet: number; single: number; ratio: number }> {
+  const dist = r.distributed !== undefined && !failed(r.distributed) ? r.distributed : undefined;
+  const singles = r.fanout?.filter((f): f is FanoutResult => !failed(f) && f.target === 'gateway') ?? [];
+  return (dist?.fanout ?? []).flatMap((f) => {
+    const single = singles.find((s) => s.members === f.members);
+    return single === undefined ? [] : [{ members: f.members, fleet: f.deliveredPerSec, single: single.deliveredPerSec, ratio: f.deliveredPerSec / single.deliveredPerSec }];
+  });
+}
+
+function fleetSection(r: RunResults, dist: DistributedResult): string[] {
+  const rate = dist.fixedRate;
+  const at = rate === null ? '-' : rate.toLocaleString('en-US');
+  const costs = fleetCosts(dist);
+  const single = dist.singleNode !== null && !failed(dist.singleNode) ? dist.singleNode : undefined;
+  const out: string[] = [];
+  for (const s of dist.sizes) if (s.error !== undefined) out.push(`fleet of ${s.nodes}: FAILED ${s.error}`);
+  const rows = dist.sizes.map((s, i): Array<string | number> => {
+    const best = s.throughput === null ? undefined : stepAtMax(s.throughput);
+    const cost = costs[i]!;
+    return [
+      `gateway x${s.nodes}`,
+      s.nodes,
+      round(s.startMs / 1000, 1),
+      s.throughput?.maxRate ?? '-',
+      s.throughput === null ? '-' : `${s.throughput.idleCpuPct}%${s.throughput.idleServicesCpuPct === undefined ? '' : ` +${s.throughput.idleServicesCpuPct}% svc`}`,
+      cpuAt(best),
+      best?.serverUsPerMsg ?? '-',
+      best?.servicesUsPerMsg ?? '-',
+      cost.step?.serverUsPerMsg ?? '-',
+      cost.step?.servicesUsPerMsg ?? '-',
+      cost.ratio === undefined ? '-' : `${round(cost.ratio, 1)}x`,
+    ];
+  });
+  if (single !== undefined) rows.push(singleNodeRow(single));
+  out.push(
+    table(
+      `4. Fleet: cost per message from ${dist.sizes.map((s) => s.nodes).join(' to ')} nodes on Redis, etcd and Kafka, beside one gateway without them`,
+      ['server', 'nodes', 'start s', 'max msg/s', 'idle cpu', 'cpu at max', 'gw us/msg at max', 'svc us/msg at max', `gw us/msg @${at}/s`, `svc us/msg @${at}/s`, 'gw ÷ single node'],
+      rows,
+    ),
+    `   Services: ${dist.services}; fresh for each size.`,
+    '   "gw" is the gateways\' CPU summed, "svc" Redis, etcd and Kafka together, each per delivered message with its idle',
+    '   CPU subtracted. The fixed rate is the highest step every fleet size kept up with; the single node (embedded',
+    '   defaults: memory store, no services, same pairs and clients) is measured at it in the same run. A fleet that',
+    '   scales by adding pods keeps "gw us/msg" flat from size to size.',
+  );
+  if (single === undefined) out.push(`   "gw ÷ single node": ${noSingleNodeReason(dist)}.`);
+  const fans = fanoutRatios(r);
+  if (dist.fanoutNodes !== null) {
+    if (dist.fanoutError !== undefined) out.push(`   fan-out on gateway x${dist.fanoutNodes}: FAILED ${dist.fanoutError}`);
+    out.push(
+      `   Fan-out ran on gateway x${dist.fanoutNodes} (table 3). Deliveries/s over the single gateway's of the fan-out scenario: ` +
+        (fans.length === 0
+          ? `${NO_SINGLE_NODE} (the fan-out scenario did not run at these group sizes).`
+          : fans.map((f) => `${f.members.toLocaleString('en-US')} members ${round(f.ratio)}x`).join(', ') + '.'),
+    );
+  }
+  out.push('');
+  return out;
+}
+
+function singleNodeRow(single: SingleNodeAtRate): Array<string | number> {
+  const s = single.step;
+  return [`gateway, no services${s.saturated ? ' (did not keep up)' : ''}`, 1, '', '', `${single.idleCpuPct}%`, '', '', '', s.serverUsPerMsg, '', '1x'];
 }
 
 export function checkTargets(r: RunResults): TargetCheck[] {
@@ -208,11 +300,58 @@ export function checkTargets(r: RunResults): TargetCheck[] {
     checks.push({ target: 'p99 < 20 ms at half the max rate', measured: `${half.latency.p99} ms at ${half.offered} msg/s`, verdict: half.latency.p99 < 20 ? 'met' : 'missed' });
   }
   const fans = r.fanout?.filter((f): f is FanoutResult => !failed(f)) ?? [];
+  checks.push(...fleetTargets(r));
   const f10k = fans.find((f) => f.target === 'gateway' && f.members >= 10_000);
   checks.push(
     f10k === undefined
       ? { target: '10k-member fan-out p99 < 100 ms', measured: 'not measured (needs the full run)', verdict: 'not measured' }
       : { target: '10k-member fan-out p99 < 100 ms', measured: `${f10k.lastP99} ms (p50 ${f10k.lastP50})`, verdict: f10k.lastP99 < 100 ? 'met' : 'missed' },
+  );
+  return checks;
+}
+
+/** Issue 9's fleet targets: three gateways' maximum, their CPU per message and their fan-out against one gateway's. */
+function fleetTargets(r: RunResults): TargetCheck[] {
+  const dist = r.distributed !== undefined && !failed(r.distributed) ? r.distributed : undefined;
+  const notMeasured = (target: string, why: string): TargetCheck => ({ target, measured: why, verdict: 'not measured' });
+  const T_MAX = 'fleet of three >= 15,000 private msg/s sustained';
+  const T_CPU = 'fleet gateway CPU per message <= 3x single node\'s';
+  const T_FAN = 'fleet group fan-out deliveries/s >= 0.5x single node\'s';
+  if (dist === undefined) {
+    const why = r.distributed === undefined ? 'distributed scenario not run' : 'distributed scenario failed';
+    return [notMeasured(T_MAX, why), notMeasured(T_CPU, why), notMeasured(T_FAN, why)];
+  }
+  const checks: TargetCheck[] = [];
+  const x3 = dist.sizes.find((s) => s.nodes === 3)?.throughput ?? null;
+  checks.push(
+    x3 === null
+      ? notMeasured(T_MAX, 'no 3-node fleet in this run (--fleet-sizes)')
+      : { target: T_MAX, measured: `${x3.maxRate.toLocaleString('en-US')} msg/s (peak ${x3.peakRate.toLocaleString('en-US')}, ${x3.pairs} pairs)`, verdict: x3.maxRate >= 15_000 ? 'met' : 'missed' },
+  );
+  // The largest fleet measured is the one checked; the other sizes' ratios are shown beside it.
+  const costs = fleetCosts(dist).filter((c) => c.ratio !== undefined);
+  const largest = costs[costs.length - 1];
+  const single = singleNodeStep(dist);
+  checks.push(
+    largest === undefined || single === undefined
+      ? notMeasured(T_CPU, single === undefined ? noSingleNodeReason(dist) : `no fleet size measured at ${dist.fixedRate} msg/s`)
+      : {
+          target: T_CPU,
+          measured:
+            `x${largest.nodes}: ${round(largest.ratio!, 1)}x (${largest.step!.serverUsPerMsg} vs ${single.serverUsPerMsg} us/msg at ${dist.fixedRate!.toLocaleString('en-US')} msg/s)` +
+            (costs.length > 1 ? `; ${costs.slice(0, -1).map((c) => `x${c.nodes} ${round(c.ratio!, 1)}x`).join(', ')}` : ''),
+          verdict: largest.ratio! <= 3 ? 'met' : 'missed',
+        },
+  );
+  const fans = fanoutRatios(r);
+  checks.push(
+    fans.length === 0
+      ? notMeasured(T_FAN, dist.fanout.length === 0 ? 'no fleet fan-out in this run' : `${NO_SINGLE_NODE} (fan-out scenario not run at the fleet's group sizes)`)
+      : {
+          target: T_FAN,
+          measured: `x${dist.fanoutNodes}: ` + fans.map((f) => `${f.members.toLocaleString('en-US')} members ${round(f.ratio)}x (${f.fleet.toLocaleString('en-US')} vs ${f.single.toLocaleString('en-US')})`).join('; '),
+          verdict: fans.every((f) => f.ratio >= 0.5) ? 'met' : 'missed',
+        },
   );
   return checks;
 }

@@ -49,6 +49,8 @@ export interface StepResult {
   serverUsPerMsg: number;
   /** A fleet's Redis, etcd and Kafka together, in % of one core. */
   servicesCpuPct?: number;
+  /** Their CPU time per delivered message, in microseconds, their idle CPU subtracted. */
+  servicesUsPerMsg?: number;
   /** Load workers' CPU, in % of one core. */
   loadCpuPct: number;
   /** Whole machine (all processes, both cores), in % of its capacity: shows neighbours too. */
@@ -64,6 +66,8 @@ export interface ThroughputResult {
   connect: OpenResult;
   /** Server CPU with every socket open and no traffic, % of one core (a fleet's leases, consumers, polls). */
   idleCpuPct: number;
+  /** The same for a fleet's services (Redis, etcd, Kafka), % of one core. */
+  idleServicesCpuPct?: number;
   steps: StepResult[];
   /** Highest delivered rate of a step that kept up (the maximum sustained rate), messages/s. */
   maxRate: number;
@@ -133,10 +137,33 @@ export async function runThroughput(open: () => Promise<Session>, options: Throu
   };
 }
 
+/** One step at a fixed offered rate on fresh connections: the cost of a message at that rate. */
+export async function runAtRate(
+  session: Session,
+  options: ThroughputOptions,
+  rate: number,
+  windowMs: number,
+): Promise<Pick<ThroughputResult, 'target' | 'processes' | 'pairs' | 'connect' | 'idleCpuPct'> & { windowMs: number; step: StepResult }> {
+  const run = await prepare(session, options);
+  const step = await run.step(rate, windowMs);
+  log(session.target.label, 'fixed rate', step);
+  const { label, processes } = session.target;
+  return { target: label, processes, pairs: options.pairs, connect: run.connect, idleCpuPct: run.idleCpuPct, windowMs, step };
+}
+
+/** The highest offered rate every one of `results` kept up with (steps of a shared ladder); null when there is none. */
+export function commonRate(results: readonly ThroughputResult[]): number | null {
+  if (results.length === 0) return null;
+  const kept = results.map((t) => new Set(t.steps.filter((s) => !s.saturated).map((s) => s.offered)));
+  const shared = [...kept[0]!].filter((rate) => kept.every((k) => k.has(rate)));
+  return shared.length === 0 ? null : Math.max(...shared);
+}
+
 interface Prepared {
   session: Session;
   connect: OpenResult;
   idleCpuPct: number;
+  idleServicesCpuPct?: number;
   /** Runs one step at `rate` with a window of `windowMs` after the warm-up. */
   step(rate: number, windowMs: number): Promise<StepResult>;
 }
@@ -163,8 +190,11 @@ async function prepare(session: Session, options: ThroughputOptions): Promise<Pr
 
   // What the servers burn with no traffic is not the messages' cost: measured here, subtracted below.
   const idleFrom = await target.cpuSeconds();
+  const idleServicesFrom = (await target.serviceCpuSeconds?.()) ?? NaN;
   await sleep(IDLE_SAMPLE_MS);
   const idleCpuPct = round((100 * ((await target.cpuSeconds()) - idleFrom) * 1000) / IDLE_SAMPLE_MS, 0);
+  const idleServices = round((100 * (((await target.serviceCpuSeconds?.()) ?? NaN) - idleServicesFrom) * 1000) / IDLE_SAMPLE_MS, 0);
+  const idleServicesCpuPct = Number.isNaN(idleServices) ? undefined : idleServices;
 
   const step = async (rate: number, windowMs: number): Promise<StepResult> => {
     const durationMs = options.warmupMs + windowMs;
@@ -191,16 +221,16 @@ async function prepare(session: Session, options: ThroughputOptions): Promise<Pr
     const [from, to] = await Promise.all(edges);
     // An overloaded step leaves a backlog behind: the next one starts once the server has worked it off.
     await pool.all({ op: 'quiesce', idleMs: 300, timeoutMs: 60_000 });
-    return summarise(rate, results, from!, to!, idleCpuPct);
+    return summarise(rate, results, from!, to!, idleCpuPct, idleServicesCpuPct ?? 0);
   };
-  return { session, connect, idleCpuPct, step };
+  return { session, connect, idleCpuPct, ...(idleServicesCpuPct === undefined ? {} : { idleServicesCpuPct }), step };
 }
 
 /** Steps the offered load up by `factor` until a step does not keep up, then bisects between the last two. */
 async function findMax(
   run: Prepared,
   options: ThroughputOptions,
-): Promise<Pick<ThroughputResult, 'connect' | 'idleCpuPct' | 'steps' | 'maxRate' | 'peakRate' | 'memoryAfter'>> {
+): Promise<Pick<ThroughputResult, 'connect' | 'idleCpuPct' | 'idleServicesCpuPct' | 'steps' | 'maxRate' | 'peakRate' | 'memoryAfter'>> {
   const label = run.session.target.label;
   const steps: StepResult[] = [];
   const step = async (rate: number, what: string): Promise<StepResult> => {
@@ -227,6 +257,7 @@ async function findMax(
   return {
     connect: run.connect,
     idleCpuPct: run.idleCpuPct,
+    ...(run.idleServicesCpuPct === undefined ? {} : { idleServicesCpuPct: run.idleServicesCpuPct }),
     steps,
     maxRate: good?.deliveredRate ?? 0,
     peakRate: Math.max(...steps.map((s) => s.deliveredRate)),
@@ -241,7 +272,7 @@ interface Sample {
   at: number;
 }
 
-function summarise(offered: number, results: PrivateResult[], from: Sample, to: Sample, idleCpuPct: number): StepResult {
+function summarise(offered: number, results: PrivateResult[], from: Sample, to: Sample, idleCpuPct: number, idleServicesCpuPct: number): StepResult {
   const latency = new Histogram();
   let delivered = 0;
   let acked = 0;
@@ -263,7 +294,10 @@ function summarise(offered: number, results: PrivateResult[], from: Sample, to: 
   }
   const wallS = (to.at - from.at) / 1000;
   const serverS = to.server - from.server;
+  const servicesS = to.services - from.services;
   const deliveredRate = (delivered * 1000) / windowMs;
+  // CPU seconds per second over the window, less the idle share, per delivered message, in us.
+  const usPerMsg = (cpuS: number, idlePct: number): number => round((Math.max(0, cpuS / wallS - idlePct / 100) * 1e6) / Math.max(1, deliveredRate), 1);
   const summary = latency.summary();
   const lostPct = sentInWindow === 0 ? 0 : (100 * (sentInWindow - arrived)) / sentInWindow;
   // The workers' CPU covers their whole step, warm-up and drain included.
@@ -278,10 +312,10 @@ function summarise(offered: number, results: PrivateResult[], from: Sample, to: 
     skipped,
     errors,
     serverCpuPct: round((100 * serverS) / wallS, 0),
-    serverUsPerMsg: round((Math.max(0, serverS / wallS - idleCpuPct / 100) * 1e6) / Math.max(1, deliveredRate), 1),
+    serverUsPerMsg: usPerMsg(serverS, idleCpuPct),
     loadCpuPct: round((100 * loadCpuMs) / workerWallMs, 0),
     machineBusyPct: round((100 * (to.machine.busy - from.machine.busy)) / Math.max(1, to.machine.total - from.machine.total), 0),
-    ...(Number.isNaN(to.services) ? {} : { servicesCpuPct: round((100 * (to.services - from.services)) / wallS, 0) }),
+    ...(Number.isNaN(servicesS) ? {} : { servicesCpuPct: round((100 * servicesS) / wallS, 0), servicesUsPerMsg: usPerMsg(servicesS, idleServicesCpuPct) }),
     saturated:
       deliveredRate < KEEP_UP * offered || summary.p50 > MAX_P50_MS || summary.p99 > MAX_P99_MS || lostPct > MAX_LOST_PCT || skipped > 0,
   };
