@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageFrame } from '../gateway/src/protocol/frames.ts';
 import { RedisStore } from '../gateway/src/store/redis-store.ts';
 import { privateLog } from '../gateway/src/store/store.ts';
-import { FleetClient } from './fleet/fleet-client.ts';
+import { FleetClients, type FleetClient } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import type { GatewayProcess } from './fleet/gateway-process.ts';
 
@@ -21,21 +21,15 @@ const ANSWER_BOUND_MS = FORWARD_TIMEOUT_MS + 5000;
 
 describe('what a fleet promises a device', () => {
   let fleet: Fleet;
-  const clients: FleetClient[] = [];
-  const urls = (): string[] => fleet.nodes.map((n) => n.wsUrl);
-  const client = async (user: string, device: string, i: number, pool: () => string[] = urls): Promise<FleetClient> => {
-    const c = new FleetClient(user, device, pool, i);
-    clients.push(c);
-    await c.connect();
-    return c;
-  };
+  const clients = new FleetClients(() => fleet.nodes.map((n) => n.wsUrl));
+  const client = (user: string, device: string, i: number, pool?: () => string[]): Promise<FleetClient> => clients.connect(user, device, i, pool);
 
   beforeAll(async () => {
     fleet = await startFleet(3, { RATE_LIMIT_MESSAGES: '1000000', FORWARD_TIMEOUT_MS: String(FORWARD_TIMEOUT_MS) });
   }, 240_000);
 
   afterAll(async () => {
-    await Promise.allSettled(clients.map((c) => c.close()));
+    await clients.closeAll();
     await fleet?.stop();
   }, 60_000);
 

@@ -8,7 +8,7 @@ import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleetClient } from './fleet/fleet-client.ts';
+import { FleetClient, FleetClients } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
 import { loadGatewayService } from '../gateway/src/proto/services.ts';
@@ -33,16 +33,9 @@ function grpcCall(node: GatewayProcess, method: string, request: object): Promis
 describe('a fleet of three gateways', () => {
   let fleet: Fleet;
   let etcd: Etcd3;
-  const clients: FleetClient[] = [];
   const extraNodes: GatewayProcess[] = [];
-  const urls = (): string[] => fleet.nodes.map((n) => n.wsUrl);
-  /** A client pinned to node `i` (it moves on only if that node goes away). */
-  const client = async (user: string, device: string, i: number, pool: () => string[] = urls): Promise<FleetClient> => {
-    const c = new FleetClient(user, device, pool, i);
-    clients.push(c);
-    await c.connect();
-    return c;
-  };
+  const clients = new FleetClients(() => fleet.nodes.map((n) => n.wsUrl));
+  const client = (user: string, device: string, i: number, pool?: () => string[]): Promise<FleetClient> => clients.connect(user, device, i, pool);
 
   beforeAll(async () => {
     fleet = await startFleet(3, { MAX_DEVICES_PER_USER: '3', RATE_LIMIT_MESSAGES: '100000' });
@@ -50,7 +43,7 @@ describe('a fleet of three gateways', () => {
   }, 240_000);
 
   afterAll(async () => {
-    await Promise.allSettled(clients.map((c) => c.close()));
+    await clients.closeAll();
     await Promise.allSettled(extraNodes.map((n) => n.kill()));
     etcd?.close();
     await fleet?.stop();

@@ -228,3 +228,26 @@ export class FleetClient {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** The clients a test opened against a fleet, closed together after it. */
+export class FleetClients {
+  private readonly urls: () => string[];
+  private readonly opened: FleetClient[] = [];
+
+  /** `urls`: the fleet's WebSocket URLs, read at every (re)connect. */
+  constructor(urls: () => string[]) {
+    this.urls = urls;
+  }
+
+  /** A connected client pinned to node `i` (it moves on only if that node goes away, within `pool`). */
+  async connect(user: string, device: string, i: number, pool: () => string[] = this.urls): Promise<FleetClient> {
+    const client = new FleetClient(user, device, pool, i);
+    this.opened.push(client);
+    await client.connect();
+    return client;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.allSettled(this.opened.splice(0).map((c) => c.close()));
+  }
+}
