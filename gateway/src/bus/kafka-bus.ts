@@ -45,6 +45,8 @@ export interface KafkaBusOptions {
   log?: Logger;
   /** Longest a publish may wait for Kafka before it rejects. */
   sendTimeoutMs?: number;
+  /** How long a message-log record waits for others to share its produce request; 0 sends at once. Default 5. */
+  lingerMs?: number;
 }
 
 export const DEFAULT_MESSAGES_TOPIC = 'im-gateway.messages';
@@ -65,6 +67,7 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const DEFAULT_SEND_TIMEOUT_MS = 5_000;
 // How long the broker may wait for in-sync replicas before failing a produce.
 const PRODUCE_ACK_TIMEOUT_MS = 4_000;
+const DEFAULT_LINGER_MS = 5;
 // After a failed send, publishes fail at once for this long instead of each
 // queueing behind another connection attempt.
 const CIRCUIT_OPEN_MS = 1_000;
@@ -109,6 +112,7 @@ export class KafkaBus implements Bus {
   private readonly partitions: number;
   private readonly replicationFactor: number;
   private readonly sendTimeoutMs: number;
+  private readonly lingerMs: number;
   private readonly log: Logger;
   private readonly kafka: Kafka;
   private readonly admin: Admin;
@@ -119,6 +123,7 @@ export class KafkaBus implements Bus {
   private producer: Promise<Producer> | null = null;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
+  private lingering: NodeJS.Timeout | null = null;
   private circuitOpenUntil = 0;
   private lastSendError = '';
 
@@ -142,6 +147,7 @@ export class KafkaBus implements Bus {
     this.partitions = options.partitions ?? 12;
     this.replicationFactor = options.replicationFactor ?? 1;
     this.sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
+    this.lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
     this.log = options.log ?? createLogger('warn', { component: 'kafka-bus', node: options.nodeId });
     this.kafka = new Kafka({
       clientId: options.clientId ?? `im-gateway-${options.nodeId}`,
@@ -214,6 +220,11 @@ export class KafkaBus implements Bus {
     this.state = 'closed';
     if (this.consumerRestart) clearTimeout(this.consumerRestart);
     this.consumerRestart = null;
+    if (this.lingering !== null) {
+      clearTimeout(this.lingering);
+      this.lingering = null;
+      this.startFlush();
+    }
     const consumer = this.consumer;
     this.consumer = null;
     // Records already taken get their answer; a hung broker does not hold shutdown past the send bound.
@@ -263,16 +274,37 @@ export class KafkaBus implements Bus {
         }, this.sendTimeoutMs),
       };
       this.queue.push(pending);
-      this.kick();
+      this.kick(topic);
     });
   }
 
-  private kick(): void {
+  /**
+   * Starts a produce request for what is queued. A group record goes at once
+   * (it is the live fan-out); a message-log record waits up to lingerMs for
+   * others to share its request: a request costs far more than a record in it
+   * (bench/micro/kafka-produce.ts: at 3,000 records/s, 124 µs of CPU per record
+   * sent at once, 67 with 5 ms of linger).
+   */
+  private kick(topic: string): void {
+    if (this.flushing) return;
+    if (topic === this.groupTopic || this.lingerMs === 0) {
+      if (this.lingering !== null) clearTimeout(this.lingering);
+      this.lingering = null;
+      this.startFlush();
+      return;
+    }
+    this.lingering ??= setTimeout(() => {
+      this.lingering = null;
+      this.startFlush();
+    }, this.lingerMs);
+  }
+
+  private startFlush(): void {
     if (this.flushing) return;
     this.flushing = this.flush().finally(() => {
       this.flushing = null;
       // A caller resumed by the last batch may have queued more before this ran.
-      if (this.queue.length > 0 && this.state === 'started') this.kick();
+      if (this.queue.length > 0 && this.state === 'started') this.startFlush();
     });
   }
 
