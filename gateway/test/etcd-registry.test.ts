@@ -458,21 +458,28 @@ describe('EtcdRegistry routes from a watch-fed view', () => {
     for (const r of [a, b]) await expectViewOfEtcd(r, ['alice', 'bob', 'carol']);
   }, 60_000);
 
+  /**
+   * Node A on etcd, node B through `gate`; both see alice's tablet and bob's
+   * phone, then B is cut off and A makes the changes of changeWhileAway.
+   */
+  const changedWhileCutOff = async (gate: Awaited<ReturnType<typeof tcpGate>>) => {
+    const log = recordingLog();
+    const a = registry('node-a');
+    const b = registry('node-b', { endpoints: [gate.endpoint], leaseTtlSeconds: 10, log });
+    await a.start();
+    await b.start();
+    const tablet = await a.register(device('alice', 'tablet', 'node-a', 1000));
+    await a.register(device('bob', 'phone', 'node-a', 2000));
+    await routedWithin(b, 'bob', [device('bob', 'phone', 'node-a', 2000)]);
+    gate.cut();
+    await until(async () => !b.routesLive(), 5000);
+    return { a, b, log, users: await changeWhileAway(a, tablet) };
+  };
+
   it('resumes after a partition from the revision it had applied, with every change made meanwhile', async () => {
     const gate = await tcpGate(etcd.endpoints[0]!);
     try {
-      const log = recordingLog();
-      const a = registry('node-a');
-      const b = registry('node-b', { endpoints: [gate.endpoint], leaseTtlSeconds: 10, log });
-      await a.start();
-      await b.start();
-      const tablet = await a.register(device('alice', 'tablet', 'node-a', 1000));
-      await a.register(device('bob', 'phone', 'node-a', 2000));
-      await routedWithin(b, 'bob', [device('bob', 'phone', 'node-a', 2000)]);
-
-      gate.cut();
-      await until(async () => !b.routesLive(), 5000);
-      const users = await changeWhileAway(a, tablet);
+      const { b, log, users } = await changedWhileCutOff(gate);
       expect(b.routes('carol')).toEqual([]);
       gate.restore();
 
@@ -489,18 +496,7 @@ describe('EtcdRegistry routes from a watch-fed view', () => {
   it('reads the view again when etcd compacted past it while it was away, and replaces it whole', async () => {
     const gate = await tcpGate(etcd.endpoints[0]!);
     try {
-      const log = recordingLog();
-      const a = registry('node-a');
-      const b = registry('node-b', { endpoints: [gate.endpoint], leaseTtlSeconds: 10, log });
-      await a.start();
-      await b.start();
-      const tablet = await a.register(device('alice', 'tablet', 'node-a', 1000));
-      await a.register(device('bob', 'phone', 'node-a', 2000));
-      await routedWithin(b, 'bob', [device('bob', 'phone', 'node-a', 2000)]);
-
-      gate.cut();
-      await until(async () => !b.routesLive(), 5000);
-      const users = await changeWhileAway(a, tablet);
+      const { a, b, log, users } = await changedWhileCutOff(gate);
       const { header } = await admin.kv.range({ key: Buffer.from(`${prefix}/`), limit: 1 });
       await admin.kv.compact({ revision: header.revision, physical: true });
       gate.restore();

@@ -8,17 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { withDefaults, type IMGateway, type IMGatewaySpec } from '../src/api/v1alpha1/types.ts';
 import { buildGrpcService, buildNetworkPolicy, buildService, gatewayEnv } from '../src/resources/owned.ts';
 import { selectorLabels } from '../src/resources/labels.ts';
+import { REQUIRED_GATEWAY } from './support/spec.ts';
 
 const spec: IMGatewaySpec = {
-  gateway: {
-    etcdEndpoints: ['http://etcd:2379'],
-    redisUrl: 'redis://redis:6379',
-    kafkaBrokers: ['kafka:9092'],
-    jwt: { secretRef: { name: 'jwt', key: 'secret' } },
-    adminTokenSecretRef: { name: 'admin', key: 'token' },
-    grpcApiTokensSecretRef: { name: 'grpc-api', key: 'tokens' },
-    fleetSecretRef: { name: 'fleet', key: 'secret' },
-  },
+  gateway: REQUIRED_GATEWAY,
   service: { type: 'LoadBalancer', port: 443, grpcPort: 9093, annotations: { 'lb.example/public': 'true' } },
 };
 const gw: IMGateway = { apiVersion: 'imgateway.io/v1alpha1', kind: 'IMGateway', metadata: { name: 'chat', namespace: 'im', uid: 'u-1' }, spec };

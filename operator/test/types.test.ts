@@ -2,18 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { findCondition, isConditionTrue, removeCondition, setCondition } from '../src/api/v1alpha1/conditions.ts';
 import { formatTime, parseTime } from '../src/api/v1alpha1/time.ts';
 import { API_VERSION, ConditionType, DEFAULTS, withDefaults, type Condition, type IMGatewaySpec } from '../src/api/v1alpha1/types.ts';
+import { REQUIRED_GATEWAY } from './support/spec.ts';
 
-const minimal: IMGatewaySpec = {
-  gateway: {
-    etcdEndpoints: ['http://etcd:2379'],
-    redisUrl: 'redis://redis:6379',
-    kafkaBrokers: ['kafka:9092'],
-    jwt: { secretRef: { name: 'jwt', key: 'secret' } },
-    adminTokenSecretRef: { name: 'admin', key: 'token' },
-    grpcApiTokensSecretRef: { name: 'grpc-api', key: 'tokens' },
-    fleetSecretRef: { name: 'fleet', key: 'secret' },
-  },
-};
+const minimal: IMGatewaySpec = { gateway: REQUIRED_GATEWAY };
 
 describe('withDefaults', () => {
   it('fills every default of the CRD into a minimal spec', () => {
