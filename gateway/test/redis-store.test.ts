@@ -68,16 +68,23 @@ describe('on a running Redis', () => {
       expect((await a.stale('node-a', 0, 10)).map((i) => i.id)).toEqual([again.status === 'appended' ? again.outboxId : '']);
     });
 
-    it('lets one holder claim an outbox at a time, until its claim lapses; an adopted, empty outbox is retired', async () => {
+    it('lets another node claim an outbox only once its owner’s claim lapsed, and gives it back to the owner; an adopted, empty outbox is retired', async () => {
       const a = await open('node-a');
       const b = await open('node-b', a.keyPrefix);
+      const c = await open('node-c', a.keyPrefix);
       expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
       await a.append('g:team', message('m1', 'alice', 'team'), { outbox: true });
       expect(await b.claim('node-a', 'node-b', 300)).toBe(false);
       expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 400));
       expect(await b.claim('node-a', 'node-b', 10_000)).toBe(true);
-      expect(await a.claim('node-a', 'node-a', 300)).toBe(false);
+      // One adopter at a time.
+      expect(await c.claim('node-a', 'node-c', 10_000)).toBe(false);
+      // node-a back under the same id takes its outbox back; the adopter's next claim fails.
+      expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
+      expect(await b.claim('node-a', 'node-b', 10_000)).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(await b.claim('node-a', 'node-b', 10_000)).toBe(true);
       const items = await b.stale('node-a', 0, 10);
       expect(items.map((i) => i.log)).toEqual(['g:team']);
       expect(await b.retire('node-a')).toBe(false);

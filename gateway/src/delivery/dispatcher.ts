@@ -191,10 +191,8 @@ export class Dispatcher {
     const outbox = this.outbox;
     const { nodeId, staleAfterMs, claimTtlMs } = this.options;
     try {
-      if (!(await outbox.claim(nodeId, nodeId, claimTtlMs))) {
-        // Another node took this node for dead and adopted its outbox; it hands it back by retiring it.
-        this.log.warn('outbox_adopted_by_another_node', { node: nodeId });
-      }
+      // Always granted: a node that adopted this outbox (this node id's earlier life died) stops at its next claim.
+      await outbox.claim(nodeId, nodeId, claimTtlMs);
       await this.driveStale(nodeId, staleAfterMs);
       for (const owner of await outbox.owners()) {
         if (owner === nodeId || !(await outbox.claim(owner, nodeId, claimTtlMs))) continue;

@@ -221,15 +221,18 @@ return redis.call('XRANGE', KEYS[1], '-', cutoff, 'COUNT', ARGV[2])
 
 /**
  * KEYS: claim, outboxes set. ARGV: holder, ttlMs, owner. Returns 1 when the
- * holder has the claim (taken or renewed). The owner's own claim also lists
- * its outbox, so that one retired by an adopter (which found it empty) is
- * listed again within a sweep, and appends need not list it each time.
+ * holder has the claim (taken or renewed). The owner always gets its own
+ * outbox back (a node restarted under the same id after another adopted its
+ * outbox: the adopter's next claim fails and it stops). The owner's claim
+ * also lists the outbox, so that one retired by an adopter (which found it
+ * empty) is listed again within a sweep, and appends need not list it.
  */
 const OUTBOX_CLAIM = `
+local owner = ARGV[1] == ARGV[3]
 local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
+if holder and holder ~= ARGV[1] and not owner then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if ARGV[1] == ARGV[3] then redis.call('SADD', KEYS[2], ARGV[3]) end
+if owner then redis.call('SADD', KEYS[2], ARGV[3]) end
 return 1
 `;
 

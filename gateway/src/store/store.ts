@@ -81,7 +81,7 @@ export interface Outbox {
   /** Items of `owner`'s outbox recorded more than `olderThanMs` ago (by the store's clock), oldest first. */
   stale(owner: string, olderThanMs: number, count: number): Promise<OutboxItem[]>;
   remove(owner: string, ids: readonly string[]): Promise<void>;
-  /** Takes or renews the claim on `owner`'s outbox for `holder`; false while another holds it. */
+  /** Takes or renews the claim on `owner`'s outbox for `holder`; false while another holds it (the owner itself always gets it). */
   claim(owner: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Forgets `owner`'s outbox if it is empty (after adoption); true when it was. */
   retire(owner: string): Promise<boolean>;
