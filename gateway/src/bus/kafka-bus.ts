@@ -28,7 +28,7 @@ import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Message, Producer, logCreator } from 'kafkajs';
 import { createLogger, errorText } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
-import { entryJson, type LogEntry } from '../store/store.ts';
+import type { LogEntry } from '../store/store.ts';
 import type { Bus, GroupEvent, GroupEventHandler } from './bus.ts';
 
 export interface KafkaBusOptions {
@@ -204,7 +204,7 @@ export class KafkaBus implements Bus {
   }
 
   appendPrivate(logId: string, entry: LogEntry): Promise<void> {
-    return this.send(this.messagesTopic, logId, entryJson(entry));
+    return this.send(this.messagesTopic, logId, JSON.stringify(entry));
   }
 
   publishGroup(event: GroupEvent): Promise<void> {

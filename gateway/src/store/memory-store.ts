@@ -100,10 +100,6 @@ export class MemoryStore implements Store {
     return { status: 'appended', entry };
   }
 
-  async dedupPosition(dedupKey: string): Promise<number | null> {
-    return this.dedup.get(dedupKey, Date.now());
-  }
-
   async read(logId: string, afterPos: number, limit: number): Promise<LogPage> {
     const log = this.logs.get(logId);
     if (log === undefined) return { entries: [], firstPos: 0, lastPos: 0 };

@@ -502,11 +502,6 @@ export class RedisStore implements Store, Outbox {
     return values.map((value) => (value === null ? 0 : Number(value)));
   }
 
-  async dedupPosition(dedupKey: string): Promise<number | null> {
-    const value = await this.redis.get(`${this.keyPrefix}dedup:${dedupKey}`);
-    return value === null ? null : Number(value);
-  }
-
   async userConversations(userId: string): Promise<string[]> {
     return this.redis.smembers(`${this.keyPrefix}convs:${userId}`);
   }

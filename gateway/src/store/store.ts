@@ -25,19 +25,6 @@ export interface LogEntry {
   storedAt: number;
 }
 
-/** Entries already serialised: a record published again (a retry) is not encoded again. Peers carry the frame alone. */
-const entryJsonCache = new WeakMap<LogEntry, string>();
-
-/** The JSON of a log entry, as the message log carries it; computed once per entry object. */
-export function entryJson(entry: LogEntry): string {
-  let json = entryJsonCache.get(entry);
-  if (json === undefined) {
-    json = JSON.stringify(entry);
-    entryJsonCache.set(entry, json);
-  }
-  return json;
-}
-
 export interface AppendOptions {
   /** Refuse the append when this key was seen within the dedup window. */
   dedupKey?: string;
@@ -141,8 +128,6 @@ export interface Store {
    * sequence_number, so the sender's ack and every copy carry the same number.
    */
   append(log: string, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult>;
-  /** The position stored under a dedup key within the dedup window, or null. */
-  dedupPosition(dedupKey: string): Promise<number | null>;
   /** Entries with pos > afterPos, oldest first, at most `limit`. */
   read(log: string, afterPos: number, limit: number): Promise<LogPage>;
   /** Last position of each log (0 for an empty or unknown log). */
