@@ -145,7 +145,8 @@ export class Dispatcher {
   private async live(logId: string, entry: LogEntry): Promise<void> {
     if (!logId.startsWith('d:')) return; // group logs go live through their record
     const frame = entry.frame as MessageFrame;
-    const text = encodeLogged(frame);
+    // Bytes once for both users' sockets and forwards, not a string re-encoded by each.
+    const text = Buffer.from(encodeLogged(frame));
     const { sender_id: senderId, recipient_id: recipientId } = frame;
     await Promise.all([
       this.router.toUser(recipientId, logId, entry, text),

@@ -10,9 +10,10 @@ export interface Router {
   /**
    * Gives the entry to every device of the user (one that sent it, or that
    * it is not meant for, is only moved on in the log); resolves with how many
-   * devices may see it. `text` is the entry's frame as encoded for sockets.
+   * devices may see it. `text` is the entry's frame as encoded for sockets
+   * (its UTF-8 bytes when it goes to more than one user: encoded once).
    */
-  toUser(userId: string, logId: string, entry: LogEntry, text: string): Promise<number>;
+  toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer): Promise<number>;
 }
 
 /** A node alone: every device is on it. */
@@ -23,7 +24,7 @@ export class LocalRouter implements Router {
     this.local = local;
   }
 
-  toUser(userId: string, logId: string, entry: LogEntry, text: string): Promise<number> {
+  toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer): Promise<number> {
     // The sending device too: nothing is written to it, but its place in the log moves on.
     return Promise.resolve(this.local.toUser(userId, logId, entry, text));
   }

@@ -29,7 +29,7 @@ export class FleetRouter implements Router {
     this.fleet = fleet;
   }
 
-  async toUser(userId: string, logId: string, entry: LogEntry, text: string): Promise<number> {
+  async toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer): Promise<number> {
     // The sending device too: nothing is written to it, but its place in the log moves on.
     const delivered = this.local.toUser(userId, logId, entry, text);
     const { registry, peers, nodeId, log } = this.fleet;
@@ -50,7 +50,7 @@ export class FleetRouter implements Router {
 }
 
 /** The delivery as the peer service carries it: the frame as the bytes sockets get, not encoded again. */
-function forwarded(userId: string, logId: string, entry: LogEntry, text: string): ForwardedDelivery {
+function forwarded(userId: string, logId: string, entry: LogEntry, text: string | Buffer): ForwardedDelivery {
   return {
     user_id: userId,
     entry: {
@@ -59,7 +59,7 @@ function forwarded(userId: string, logId: string, entry: LogEntry, text: string)
       stored_at: entry.storedAt,
       sender_device: entry.senderDevice ?? '',
       target_device: entry.targetDevice ?? '',
-      frame: Buffer.from(text),
+      frame: typeof text === 'string' ? Buffer.from(text) : text,
     },
   };
 }
