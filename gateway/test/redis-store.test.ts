@@ -149,6 +149,56 @@ describe('on a running Redis', () => {
       expect(await raw.exists(`${p}mfloors:bob`)).toBe(0);
     });
 
+    it('stores the appends of one event-loop turn in one script call per 64, each as if made alone', async () => {
+      store = await openStore(redis.url, { ...SETTINGS, rate: { limit: 20, windowMs: 60_000 } });
+      // ioredis sends a script's first call on a connection as EVAL, the next ones as EVALSHA.
+      const calls = async (): Promise<number> =>
+        [...(await raw.info('commandstats')).matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      await store.addMember('team', 'alice');
+      const before = await calls();
+      // 150 appends issued together: two conversations, a group only alice is in, a retry of each
+      // message, and 25 messages of each sender against a limit of 20.
+      const sends = Array.from({ length: 150 }, (_, i) => {
+        const sender = ['alice', 'bob', 'carol'][i % 3]!;
+        // i and i + 3 are one message and its retry.
+        const n = Math.floor(i / 6);
+        const id = `m${n}-${sender}`;
+        const group = n % 5 === 0;
+        const log = group ? 'g:team' : sender === 'alice' ? 'd:alice:bob' : 'd:bob:carol';
+        return store.append(log, message(id, sender, group ? 'team' : 'bob'), {
+          dedupKey: `${sender}:${id}`,
+          sender: { userId: sender, now: Date.now(), ...(group ? { mustBeMemberOf: 'team' } : {}) },
+        });
+      });
+      const results = await Promise.all(sends);
+      expect((await calls()) - before).toBe(3);
+
+      const byLog = new Map<string, number[]>();
+      const firstOf = new Map<string, number>();
+      const appendedBy = new Map<string, number>();
+      results.forEach((result, i) => {
+        const sender = ['alice', 'bob', 'carol'][i % 3]!;
+        const n = Math.floor(i / 6);
+        const key = `${sender}:m${n}-${sender}`;
+        if (result.status === 'appended') {
+          const log = n % 5 === 0 ? 'g:team' : sender === 'alice' ? 'd:alice:bob' : 'd:bob:carol';
+          byLog.set(log, [...(byLog.get(log) ?? []), result.entry.pos]);
+          firstOf.set(key, result.entry.pos);
+          appendedBy.set(sender, (appendedBy.get(sender) ?? 0) + 1);
+        } else if (result.status === 'duplicate') {
+          expect(result.pos).toBe(firstOf.get(key));
+        } else if (result.reason === 'not_member') {
+          expect([sender, n % 5]).not.toEqual(['alice', 0]);
+        }
+      });
+      for (const count of appendedBy.values()) expect(count).toBeLessThanOrEqual(20);
+      // Positions per log contiguous from 1, in the order the appends were made.
+      for (const positions of byLog.values()) expect(positions).toEqual(positions.map((_, i) => i + 1));
+      expect(results.filter((r) => r.status === 'refused' && r.reason === 'rate_limited').length).toBeGreaterThan(0);
+      expect(results.filter((r) => r.status === 'duplicate').length).toBeGreaterThan(0);
+      expect(results.filter((r) => r.status === 'refused' && r.reason === 'not_member').length).toBeGreaterThan(0);
+    });
+
     it('runs its scripts again after Redis forgot them', async () => {
       store = await openStore(redis.url, SETTINGS);
       await store.append('g:team', message('m1', 'alice', 'team'));

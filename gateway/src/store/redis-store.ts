@@ -103,6 +103,8 @@ export interface RedisStoreOptions {
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
 const HEALTH_TIMEOUT_MS = 500;
+/** Appends per script call at most: a script blocks Redis for its whole run. */
+const MAX_APPEND_BATCH = 64;
 /** Reconnect backoff cap: a node finds Redis again within a second of its return. */
 const MAX_RECONNECT_DELAY_MS = 1_000;
 /** A log key outlives its newest entry's retention by this much, then expires whole. */
@@ -169,47 +171,63 @@ end
 `;
 
 /**
- * KEYS: log, seq, dedup, msg index, outbox stream, members of the group the
- *       sender must be in, sender's rate bucket, then the participants'
- *       convs sets.
- * ARGV: maxEntries, maxAgeMs, logTtlMs, dedupTtlMs (0: no dedup), idleTtlMs,
- *       logId, senderId ('' for frames other than messages), senderDevice,
+ * Several appends in one call (those a node issues within one turn of its
+ * event loop), each exactly as if made alone, in order: one command, one
+ * script run and one reply for all of them.
+ * ARGV: maxEntries, maxAgeMs, logTtlMs, idleTtlMs, rate window, then per
+ *       append 11 values: its key count, dedupTtlMs (0: no dedup), logId,
+ *       senderId ('' for frames other than messages), senderDevice,
  *       targetDevice, frame JSON, outbox owner ('' for none), rate limit
- *       ('' to count none), rate window, now (sender's node), member to
- *       check ('' for none).
- * Returns {1, pos, storedAt, outbox id or ''}, {0, original pos} for a
- * duplicate, {2} when the sender is not a member, {3} when over the rate.
- * Dedup comes first: a retry is answered without counting against the rate.
+ *       ('' to count none), now (sender's node), member to check ('' for none).
+ * KEYS, per append in the same order: log, seq, dedup, msg index, outbox
+ *       stream, members of the group the sender must be in, sender's rate
+ *       bucket, then the participants' convs sets.
+ * Returns per append {1, pos, storedAt, outbox id or ''}, {0, original pos}
+ * for a duplicate, {2} when the sender is not a member, {3} when over the
+ * rate. Dedup comes first: a retry is answered without counting against the rate.
  */
 const APPEND = `${LUA_PRELUDE}
 local max_entries, max_age, log_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local dedup_ttl, idle_ttl = tonumber(ARGV[4]), ARGV[5]
-local log_id, sender = ARGV[6], ARGV[7]
-if dedup_ttl > 0 then
-  local seen = redis.call('GET', KEYS[3])
-  if seen then return {0, tonumber(seen)} end
-end
-if ARGV[15] ~= '' and redis.call('HEXISTS', KEYS[6], ARGV[15]) == 0 then return {2} end
-if ARGV[12] ~= '' and consume_rate(KEYS[7], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])) == 0 then return {3} end
-local pos = redis.call('INCR', KEYS[2])
+local idle_ttl, window = ARGV[4], tonumber(ARGV[5])
 local now = now_ms()
-local item = string.format('%d %d %s %s ', pos, now, ARGV[8], ARGV[9]) .. ARGV[10]
-local len = redis.call('RPUSH', KEYS[1], item)
-if len > max_entries then redis.call('LTRIM', KEYS[1], len - max_entries, -1) end
-redis.call('PEXPIRE', KEYS[1], log_ttl)
-if dedup_ttl > 0 then redis.call('SET', KEYS[3], pos, 'PX', dedup_ttl) end
-if sender ~= '' then
-  redis.call('SADD', KEYS[4], string.format('%s %d %s', log_id, pos, sender))
-  redis.call('PEXPIRE', KEYS[4], log_ttl)
+
+local function append_one(k, a, nkeys)
+  local log, dedup, msg_index = KEYS[k], KEYS[k + 2], KEYS[k + 3]
+  local dedup_ttl, log_id, sender = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+  if dedup_ttl > 0 then
+    local seen = redis.call('GET', dedup)
+    if seen then return {0, tonumber(seen)} end
+  end
+  local member = ARGV[a + 10]
+  if member ~= '' and redis.call('HEXISTS', KEYS[k + 5], member) == 0 then return {2} end
+  if ARGV[a + 8] ~= '' and consume_rate(KEYS[k + 6], tonumber(ARGV[a + 8]), window, tonumber(ARGV[a + 9])) == 0 then return {3} end
+  local pos = redis.call('INCR', KEYS[k + 1])
+  local item = string.format('%d %d %s %s ', pos, now, ARGV[a + 4], ARGV[a + 5]) .. ARGV[a + 6]
+  local len = redis.call('RPUSH', log, item)
+  if len > max_entries then redis.call('LTRIM', log, len - max_entries, -1) end
+  redis.call('PEXPIRE', log, log_ttl)
+  if dedup_ttl > 0 then redis.call('SET', dedup, pos, 'PX', dedup_ttl) end
+  if sender ~= '' then
+    redis.call('SADD', msg_index, string.format('%s %d %s', log_id, pos, sender))
+    redis.call('PEXPIRE', msg_index, log_ttl)
+  end
+  local outbox_id = ''
+  if ARGV[a + 7] ~= '' then outbox_id = redis.call('XADD', KEYS[k + 4], '*', 'l', log_id, 'e', item) end
+  for i = k + 7, k + nkeys - 1 do
+    redis.call('SADD', KEYS[i], log_id)
+    redis.call('PEXPIRE', KEYS[i], idle_ttl)
+  end
+  trim_aged(log, now - max_age)
+  return {1, pos, now, outbox_id}
 end
-local outbox_id = ''
-if ARGV[11] ~= '' then outbox_id = redis.call('XADD', KEYS[5], '*', 'l', log_id, 'e', item) end
-for i = 8, #KEYS do
-  redis.call('SADD', KEYS[i], log_id)
-  redis.call('PEXPIRE', KEYS[i], idle_ttl)
+
+local results, k, a = {}, 1, 6
+while a <= #ARGV do
+  local nkeys = tonumber(ARGV[a])
+  results[#results + 1] = append_one(k, a, nkeys)
+  k, a = k + nkeys, a + 11
 end
-trim_aged(KEYS[1], now - max_age)
-return {1, pos, now, outbox_id}
+return results
 `;
 
 /** KEYS: outbox stream. ARGV: olderThanMs, count. Items recorded before (Redis' clock) now - olderThanMs. */
@@ -330,7 +348,7 @@ type Arg = string | number;
 
 /** The scripts as defineCommand adds them (the key count comes first). */
 interface ScriptCommands {
-  imAppend(numKeys: number, ...args: Arg[]): Promise<[0, number] | [1, number, number, string] | [2] | [3]>;
+  imAppend(numKeys: number, ...args: Arg[]): Promise<Array<[0, number] | [1, number, number, string] | [2] | [3]>>;
   imRead(numKeys: number, ...args: Arg[]): Promise<[number, number, string[]]>;
   imFindMessage(numKeys: number, ...args: Arg[]): Promise<string[]>;
   imAdvanceCursor(numKeys: number, ...args: Arg[]): Promise<null>;
@@ -339,6 +357,31 @@ interface ScriptCommands {
   imOutboxStale(numKeys: number, ...args: Arg[]): Promise<Array<[string, string[]]>>;
   imOutboxClaim(numKeys: number, ...args: Arg[]): Promise<number>;
   imOutboxRetire(numKeys: number, ...args: Arg[]): Promise<number>;
+}
+
+/** One append waiting for its turn's script call: its keys and values, and how to answer it. */
+interface QueuedAppend {
+  log: string;
+  frame: LoggedFrame;
+  senderDevice: string | undefined;
+  targetDevice: string | undefined;
+  keys: string[];
+  args: Arg[];
+  resolve(result: AppendResult): void;
+  reject(err: unknown): void;
+}
+
+function appendResult(queued: QueuedAppend, reply: [0, number] | [1, number, number, string] | [2] | [3]): AppendResult {
+  if (reply[0] === 0) return { status: 'duplicate', pos: reply[1] };
+  if (reply[0] === 2) return { status: 'refused', reason: 'not_member' };
+  if (reply[0] === 3) return { status: 'refused', reason: 'rate_limited' };
+  const [, pos, storedAt, outboxId] = reply;
+  const { frame, log, senderDevice, targetDevice } = queued;
+  if (frame.type === 'message' && numbersMessages(log)) frame.sequence_number = pos;
+  const entry: LogEntry = { pos, frame, storedAt };
+  if (senderDevice !== undefined) entry.senderDevice = senderDevice;
+  if (targetDevice !== undefined) entry.targetDevice = targetDevice;
+  return outboxId === '' ? { status: 'appended', entry } : { status: 'appended', entry, outboxId };
 }
 
 export class RedisStore implements Store, Outbox {
@@ -354,6 +397,8 @@ export class RedisStore implements Store, Outbox {
   private readonly idleTtlMs: number;
   private lastError: Error | undefined;
   private closed = false;
+  /** Appends waiting for this turn's script call. */
+  private appends: QueuedAppend[] = [];
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'im:';
@@ -408,12 +453,12 @@ export class RedisStore implements Store, Outbox {
     }
   }
 
-  async append(log: string, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
+  append(log: string, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
     const p = this.keyPrefix;
     const { dedupKey, senderDevice, targetDevice, participants = [], sender } = options;
     const isMessage = frame.type === 'message';
     const owner = options.outbox === true ? this.nodeId : '';
-    if (owner === undefined) throw new Error('RedisStore: an append to the outbox needs the nodeId option');
+    if (owner === undefined) return Promise.reject(new Error('RedisStore: an append to the outbox needs the nodeId option'));
     const memberOf = sender?.mustBeMemberOf;
     const keys = [
       `${p}log:${log}`,
@@ -425,14 +470,9 @@ export class RedisStore implements Store, Outbox {
       `${p}rate:${sender?.userId ?? ''}`,
       ...participants.map((user) => `${p}convs:${user}`),
     ];
-    const reply = await this.redis.imAppend(
+    const args: Arg[] = [
       keys.length,
-      ...keys,
-      this.retention.maxEntries,
-      this.retention.maxAgeMs,
-      this.logTtlMs,
       dedupKey === undefined ? 0 : Math.max(1, Math.ceil(this.retention.dedupTtlMs)),
-      this.idleTtlMs,
       log,
       isMessage ? frame.sender_id : '',
       senderDevice ?? '',
@@ -440,20 +480,36 @@ export class RedisStore implements Store, Outbox {
       JSON.stringify(frame),
       owner,
       sender === undefined ? '' : this.rate.limit,
-      Math.ceil(this.rate.windowMs),
       Math.floor(sender?.now ?? 0),
       memberOf === undefined ? '' : sender!.userId,
-    );
-    if (reply[0] === 0) return { status: 'duplicate', pos: reply[1] };
-    if (reply[0] === 2) return { status: 'refused', reason: 'not_member' };
-    if (reply[0] === 3) return { status: 'refused', reason: 'rate_limited' };
-    const [, pos, storedAt, outboxId] = reply;
-    if (isMessage && numbersMessages(log)) frame.sequence_number = pos;
-    const entry: LogEntry = { pos, frame, storedAt };
-    if (senderDevice !== undefined) entry.senderDevice = senderDevice;
-    if (targetDevice !== undefined) entry.targetDevice = targetDevice;
-    return outboxId === '' ? { status: 'appended', entry } : { status: 'appended', entry, outboxId };
+    ];
+    return new Promise<AppendResult>((resolve, reject) => {
+      if (this.appends.push({ log, frame, senderDevice, targetDevice, keys, args, resolve, reject }) === 1) setImmediate(this.flushAppends);
+    });
   }
+
+  /**
+   * Sends the appends queued during this turn of the event loop in one
+   * script call (in chunks of MAX_APPEND_BATCH): a send costs one command,
+   * script run and reply between them instead of one each.
+   */
+  private readonly flushAppends = (): void => {
+    const queued = this.appends;
+    this.appends = [];
+    for (let from = 0; from < queued.length; from += MAX_APPEND_BATCH) {
+      const batch = queued.slice(from, from + MAX_APPEND_BATCH);
+      const keys: string[] = [];
+      const args: Arg[] = [this.retention.maxEntries, this.retention.maxAgeMs, this.logTtlMs, this.idleTtlMs, Math.ceil(this.rate.windowMs)];
+      for (const queuedAppend of batch) {
+        keys.push(...queuedAppend.keys);
+        args.push(...queuedAppend.args);
+      }
+      this.redis.imAppend(keys.length, ...keys, ...args).then(
+        (replies) => batch.forEach((queuedAppend, i) => queuedAppend.resolve(appendResult(queuedAppend, replies[i]!))),
+        (err: unknown) => batch.forEach((queuedAppend) => queuedAppend.reject(err)),
+      );
+    }
+  };
 
   async stale(owner: string, olderThanMs: number, count: number): Promise<OutboxItem[]> {
     const raw = await this.redis.imOutboxStale(1, `${this.keyPrefix}outbox:${owner}`, Math.max(0, Math.floor(olderThanMs)), count);
