@@ -10,7 +10,7 @@ import { getContainerRuntimeClient } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageFrame } from '../gateway/src/protocol/frames.ts';
 import { RedisStore } from '../gateway/src/store/redis-store.ts';
-import { privateLog } from '../gateway/src/store/store.ts';
+import { privateLog } from '../gateway/src/conversation-log/log-id.ts';
 import { FleetClients, type FleetClient } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import type { GatewayProcess } from './fleet/gateway-process.ts';

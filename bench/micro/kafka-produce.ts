@@ -8,7 +8,7 @@
  */
 import { KafkaBus } from '../../gateway/src/bus/kafka-bus.ts';
 import { createLogger } from '../../gateway/src/observability/logger.ts';
-import type { LogEntry } from '../../gateway/src/store/store.ts';
+import type { LogEntry } from '../../gateway/src/conversation-log/entry.ts';
 import { startKafka } from '../../e2e/infra/providers.ts';
 
 const rate = Number(process.argv[2] ?? 1000);

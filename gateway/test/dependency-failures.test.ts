@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
+import type { LogId } from '../src/conversation-log/log-id.ts';
 import type { LoggedFrame } from '../src/protocol/frames.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
 import type { AppendOptions, AppendResult } from '../src/store/store.ts';
@@ -11,7 +12,7 @@ import { GRPC_API_TOKEN, startGateway, TEST_SECRET, type RunningGateway } from '
 /** A memory store whose next append fails, before or after it stored the entry (a lost reply). */
 class FlakyStore extends MemoryStore {
   failNext: 'before' | 'after' | null = null;
-  override async append(log: string, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult> {
+  override async append(log: LogId, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult> {
     const mode = this.failNext;
     if (frame.type !== 'message' || mode === null) return super.append(log, frame, options);
     this.failNext = null;

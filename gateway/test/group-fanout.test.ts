@@ -8,7 +8,7 @@ import { GroupFanout } from '../src/delivery/group-fanout.ts';
 import { RetryQueue } from '../src/delivery/retry-queue.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
-import type { LogEntry } from '../src/store/store.ts';
+import type { LogEntry } from '../src/conversation-log/entry.ts';
 
 const MEMBERS = 2500;
 const SLICE = 1000;

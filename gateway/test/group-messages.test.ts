@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeBackends, memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
+import { notificationLog } from '../src/conversation-log/log-id.ts';
 import type { Backends } from '../src/node.ts';
 import { GRPC_API_TOKEN, startGateway, TEST_SECRET, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient, type Frame } from './support/client.ts';
@@ -233,7 +234,7 @@ describe('group membership changes', () => {
     await join('big', ...members);
     // Each join went to the group's membership log once; nobody's notification log grew.
     expect(Object.fromEntries(appends)).toEqual({ m: members.length });
-    expect(await backends.store.lastPositions(members.map((u) => `n:${u}`))).toEqual(members.map(() => 0));
+    expect(await backends.store.lastPositions(members.map(notificationLog))).toEqual(members.map(() => 0));
     expect(await backends.store.lastPositions(['m:big', 'g:big'])).toEqual([members.length, 0]);
     // An online member still got every join from its own on, live.
     expect((await changes(first, members.length)).map(([, user]) => user)).toEqual(members);

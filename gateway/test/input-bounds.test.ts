@@ -9,7 +9,7 @@ import { normalizeOrigin } from '../src/api/ws-server.ts';
 import { ConnectionControl } from '../src/delivery/connection-control.ts';
 import type { RetryQueue } from '../src/delivery/retry-queue.ts';
 import type { MessageFrame, Metadata } from '../src/protocol/frames.ts';
-import { groupLog, privateLog } from '../src/store/store.ts';
+import { groupLog, privateLog } from '../src/conversation-log/log-id.ts';
 import { addMember } from './support/admin.ts';
 import { OpenClients, TestClient } from './support/client.ts';
 import { ADMIN_TOKEN, GRPC_API_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';

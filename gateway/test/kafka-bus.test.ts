@@ -12,7 +12,7 @@ import type { GroupEvent } from '../src/bus/bus.ts';
 import { KafkaBus, KafkaUnavailableError, fanoutGroupId } from '../src/bus/kafka-bus.ts';
 import type { KafkaBusOptions } from '../src/bus/kafka-bus.ts';
 import { createLogger } from '../src/observability/logger.ts';
-import type { LogEntry } from '../src/store/store.ts';
+import type { LogEntry } from '../src/conversation-log/entry.ts';
 
 const START_TIMEOUT_MS = 120_000;
 // Long enough to see a duplicate delivery arrive if there were one.

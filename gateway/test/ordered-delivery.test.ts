@@ -9,7 +9,8 @@ import { GAP_WAIT_MS } from '../src/delivery/local-delivery.ts';
 import type { MessageFrame } from '../src/protocol/frames.ts';
 import { MemoryRegistry } from '../src/registry/memory-registry.ts';
 import type { DeviceRecord } from '../src/registry/registry.ts';
-import { privateLog, type LogEntry } from '../src/store/store.ts';
+import type { LogEntry } from '../src/conversation-log/entry.ts';
+import { privateLog } from '../src/conversation-log/log-id.ts';
 import { GRPC_API_TOKEN, startGateway, TEST_SECRET, token, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient, type Frame } from './support/client.ts';
 

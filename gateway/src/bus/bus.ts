@@ -6,7 +6,8 @@
  * call per member; a group's membership changes travel the same way. Memory
  * for one node; Kafka for a fleet.
  */
-import type { LogEntry } from '../store/store.ts';
+import type { LogId } from '../conversation-log/log-id.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
 
 /** Which of a group's logs an event's entry is in: g:<group> (messages) or m:<group> (membership changes). */
 export type GroupLogKind = 'messages' | 'membership';
@@ -26,7 +27,7 @@ export interface Bus {
   start(): Promise<void>;
   healthy(): Promise<boolean>;
   /** Appends an accepted private message to the message log, keyed by its conversation. */
-  appendPrivate(logId: string, entry: LogEntry): Promise<void>;
+  appendPrivate(logId: LogId, entry: LogEntry): Promise<void>;
   /** Appends a group message or membership change to the log and fans it out; resolves once accepted for every node. */
   publishGroup(event: GroupEvent): Promise<void>;
   /** Registers this node's handler; called once at start. */

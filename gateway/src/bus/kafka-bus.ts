@@ -24,11 +24,12 @@
  * gateway can answer senders instead of hanging. Producer, consumer and the
  * health check reconnect by themselves when the broker returns.
  */
+import type { LogId } from '../conversation-log/log-id.ts';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Message, Producer, logCreator } from 'kafkajs';
 import { createLogger, errorText } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { LogEntry } from '../store/store.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
 import type { Bus, GroupEvent, GroupEventHandler } from './bus.ts';
 
 export interface KafkaBusOptions {
@@ -203,7 +204,7 @@ export class KafkaBus implements Bus {
     return this.healthProbe;
   }
 
-  appendPrivate(logId: string, entry: LogEntry): Promise<void> {
+  appendPrivate(logId: LogId, entry: LogEntry): Promise<void> {
     return this.send(this.messagesTopic, logId, JSON.stringify(entry));
   }
 

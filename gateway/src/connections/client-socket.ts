@@ -2,14 +2,15 @@
  * One client connection: the `ws` socket itself, subclassed so its protocol
  * state lives in the same object (no side table, no closure per socket).
  */
+import type { LogId } from '../conversation-log/log-id.ts';
 import { WebSocket } from 'ws';
 import type { LogOrder } from '../delivery/log-order.ts';
 import type { RegistrationToken } from '../registry/registry.ts';
-import type { LogEntry } from '../store/store.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
 
 /** Live entries that arrive before a socket's replay is done (from the moment it joins the hub). */
 export interface ReplayState {
-  held: Array<{ log: string; entry: LogEntry; text: string | Buffer }>;
+  held: Array<{ log: LogId; entry: LogEntry; text: string | Buffer }>;
   /** Set when `held` overflowed: replay runs once more instead of holding more. */
   overflowed: boolean;
 }
@@ -48,7 +49,7 @@ export class ClientSocket extends WebSocket {
   /** Set from joining the hub until replay is done: live entries wait here, so none precedes auth_response. */
   replay: ReplayState | null = null;
   /** Per log this socket was given entries of: its position and early arrivals (delivery/log-order.ts). */
-  logs: Map<string, LogOrder> | null = null;
+  logs: Map<LogId, LogOrder> | null = null;
   /** Set while this socket's writes are held back until the end of the event-loop turn. */
   corked = false;
 

@@ -19,11 +19,13 @@
  * harmless: each socket takes each position once (log-order.ts), and the
  * message log's readers key records by log and position.
  */
+import { groupOf, isMembershipLog, isPrivateLog, type LogId } from '../conversation-log/log-id.ts';
 import type { Bus } from '../bus/bus.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { encodeLogged } from '../protocol/encode.ts';
 import type { MessageFrame } from '../protocol/frames.ts';
-import type { LogEntry, Outbox, OutboxItem, Store } from '../store/store.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
+import type { Outbox, OutboxItem, Store } from '../store/store.ts';
 import type { Router } from './router.ts';
 
 export interface DispatcherOptions {
@@ -89,7 +91,7 @@ export class Dispatcher {
   }
 
   /** Starts the follow-ups of an entry just stored (with its outbox id, if it has one). Never throws, never waits. */
-  dispatch(logId: string, entry: LogEntry, outboxId?: string): void {
+  dispatch(logId: LogId, entry: LogEntry, outboxId?: string): void {
     if (outboxId === undefined) {
       void this.followUps(logId, entry, true).catch(() => {});
       return;
@@ -102,8 +104,8 @@ export class Dispatcher {
    * sender's retry of it (DUPLICATE_MESSAGE) may follow a send whose node
    * died before delivering it.
    */
-  redeliver(logId: string, entry: LogEntry): void {
-    if (logId.startsWith('d:')) void this.live(logId, entry).catch(() => {});
+  redeliver(logId: LogId, entry: LogEntry): void {
+    if (isPrivateLog(logId)) void this.live(logId, entry).catch(() => {});
   }
 
   /** Resolves true once both follow-ups are done (or under way elsewhere in this node). */
@@ -127,7 +129,7 @@ export class Dispatcher {
   }
 
   /** Live delivery (unless done already) and the record; resolves 'failed' when Kafka did not take the record. */
-  private async followUps(logId: string, entry: LogEntry, withLive: boolean): Promise<'sent' | 'failed'> {
+  private async followUps(logId: LogId, entry: LogEntry, withLive: boolean): Promise<'sent' | 'failed'> {
     const live = withLive ? this.live(logId, entry).catch((err: unknown) => {
       this.log.warn('live_delivery_failed', { log: logId, pos: entry.pos, error: errorText(err) });
     }) : undefined;
@@ -142,8 +144,8 @@ export class Dispatcher {
     }
   }
 
-  private async live(logId: string, entry: LogEntry): Promise<void> {
-    if (!logId.startsWith('d:')) return; // group logs go live through their record
+  private async live(logId: LogId, entry: LogEntry): Promise<void> {
+    if (!isPrivateLog(logId)) return; // group logs go live through their record
     const frame = entry.frame as MessageFrame;
     // Bytes once for both users' sockets and forwards, not a string re-encoded by each.
     const text = Buffer.from(encodeLogged(frame));
@@ -155,11 +157,10 @@ export class Dispatcher {
     ]);
   }
 
-  private record(logId: string, entry: LogEntry): Promise<void> {
-    const groupId = logId.slice(2);
-    if (logId.startsWith('g:')) return this.bus.publishGroup({ groupId, entry });
-    if (logId.startsWith('m:')) return this.bus.publishGroup({ groupId, log: 'membership', entry });
-    return this.bus.appendPrivate(logId, entry);
+  private record(logId: LogId, entry: LogEntry): Promise<void> {
+    const groupId = groupOf(logId);
+    if (groupId === undefined) return this.bus.appendPrivate(logId, entry);
+    return this.bus.publishGroup(isMembershipLog(logId) ? { groupId, log: 'membership', entry } : { groupId, entry });
   }
 
   private markDone(owner: string, id: string): void {

@@ -16,7 +16,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { GroupEvent } from '../bus/bus.ts';
 import type { Logger } from '../observability/logger.ts';
 import { encodeStored } from '../protocol/encode.ts';
-import { groupLog, membershipLog, type LogEntry, type Store } from '../store/store.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
+import { groupLog, membershipLog, type LogId } from '../conversation-log/log-id.ts';
+import type { Store } from '../store/store.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 import type { RetryQueue } from './retry-queue.ts';
 
@@ -44,7 +46,7 @@ export class GroupFanout {
     this.retries.attempt(`fan out ${logId}#${event.entry.pos}`, () => this.deliver(event.groupId, logId, event.entry)).catch(() => {});
   };
 
-  private async deliver(groupId: string, logId: string, entry: LogEntry): Promise<void> {
+  private async deliver(groupId: string, logId: LogId, entry: LogEntry): Promise<void> {
     const json = encodeStored(entry.frame);
     if (json === undefined) {
       // Dropped, not queued: a retry would fail the same way, at the head of the queue.

@@ -12,11 +12,13 @@
  * `text` is the encoded frame, a string or its UTF-8 bytes (a Buffer shared by
  * every socket of a group fan-out); either goes out as a text frame.
  */
+import { groupOf, isGroupLog, writtenIsAcknowledged, type LogId } from '../conversation-log/log-id.ts';
 import type { ClientSocket } from '../connections/client-socket.ts';
 import type { Hub } from '../connections/hub.ts';
 import { encodeError, encodeStored } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
-import type { LogEntry, Store } from '../store/store.ts';
+import { visibleTo, type LogEntry } from '../conversation-log/entry.ts';
+import type { Store } from '../store/store.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
@@ -62,7 +64,7 @@ export class LocalDelivery {
    * The device that sent a message is passed too: the entry is not written to
    * it (visibleTo), but its place in the log moves on.
    */
-  toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer): number {
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): number {
     let delivered = 0;
     for (const socket of this.hub.devices(userId)) {
       if (this.toSocket(socket, logId, entry, text)) delivered++;
@@ -71,7 +73,7 @@ export class LocalDelivery {
   }
 
   /** Gives one entry to one socket: now, or once the entries before it are there. True when it is for this device. */
-  toSocket(socket: ClientSocket, logId: string, entry: LogEntry, text: string | Buffer): boolean {
+  toSocket(socket: ClientSocket, logId: LogId, entry: LogEntry, text: string | Buffer): boolean {
     const visible = visibleTo(entry, socket.userId, socket.deviceId);
     const replay = socket.replay;
     if (replay !== null) {
@@ -99,7 +101,7 @@ export class LocalDelivery {
    * Replay's start on a log: the socket has everything up to `given`
    * (its cursor or group floor, or what replay sent).
    */
-  start(socket: ClientSocket, logId: string, given: number): LogOrder {
+  start(socket: ClientSocket, logId: LogId, given: number): LogOrder {
     const order = orderOf(socket, logId, given);
     if (order.given < given) order.given = given;
     return order;
@@ -112,7 +114,7 @@ export class LocalDelivery {
    * the device's cursor. One fill per socket and log at a time; a failed read
    * is tried again by the gap timer.
    */
-  async fill(socket: ClientSocket, logId: string, order: LogOrder): Promise<void> {
+  async fill(socket: ClientSocket, logId: LogId, order: LogOrder): Promise<void> {
     if (order.filling) return;
     order.filling = true;
     try {
@@ -153,19 +155,18 @@ export class LocalDelivery {
    * before the edge bounded metadata) is skipped, never retried: every later
    * read would stop at it and lock the device out.
    */
-  writeStored(socket: ClientSocket, logId: string, entry: LogEntry): void {
+  writeStored(socket: ClientSocket, logId: LogId, entry: LogEntry): void {
     const text = encodeStored(entry.frame);
     if (text === undefined) this.log.warn('entry_not_encodable', { log: logId, pos: entry.pos });
     else this.write(socket, logId, entry, text);
   }
 
   /** Writes one entry if the device may see it (the socket closes a slow consumer itself). */
-  write(socket: ClientSocket, logId: string, entry: LogEntry, text: string | Buffer): void {
+  write(socket: ClientSocket, logId: LogId, entry: LogEntry, text: string | Buffer): void {
     if (!visibleTo(entry, socket.userId, socket.deviceId)) return;
     if (!socket.sendText(text)) return;
     if (entry.frame.type === 'message') this.metrics.messagesDelivered.inc();
-    else if (logId.startsWith('n:') || logId.startsWith('m:')) {
-      // Notifications and membership changes are not acked by clients: written is done.
+    else if (writtenIsAcknowledged(logId)) {
       this.store.advanceCursor(socket.userId, socket.deviceId, logId, entry.pos).catch((err: unknown) => {
         this.log.warn('cursor_advance_failed', { log: logId, error: errorText(err) });
       });
@@ -178,19 +179,18 @@ export class LocalDelivery {
     this.gaps.clear();
   }
 
-  private writeReady(socket: ClientSocket, logId: string, order: LogOrder): void {
+  private writeReady(socket: ClientSocket, logId: LogId, order: LogOrder): void {
     for (const { entry, text } of order.takeReady(Date.now())) this.write(socket, logId, entry, text);
   }
 
   /** Where a socket that was given nothing of this log since connect starts: the device's cursor, or its group floor. */
-  private async startOf(socket: ClientSocket, logId: string): Promise<number> {
+  private async startOf(socket: ClientSocket, logId: LogId): Promise<number> {
     const { userId, deviceId } = socket;
-    const messages = logId.startsWith('g:');
-    const isGroup = messages || logId.startsWith('m:');
-    const [cursors, groups] = await Promise.all([this.store.cursors(userId, deviceId), isGroup ? this.store.userGroups(userId) : null]);
+    const groupId = groupOf(logId);
+    const [cursors, groups] = await Promise.all([this.store.cursors(userId, deviceId), groupId === undefined ? null : this.store.userGroups(userId)]);
     const cursor = cursors.get(logId) ?? 0;
-    const floors = groups?.get(logId.slice(2));
-    return floors === undefined ? cursor : Math.max(cursor, messages ? floors.messages : floors.membership);
+    const floors = groupId === undefined ? undefined : groups?.get(groupId);
+    return floors === undefined ? cursor : Math.max(cursor, isGroupLog(logId) ? floors.messages : floors.membership);
   }
 
   private watchGap(socket: ClientSocket): void {
@@ -222,9 +222,9 @@ export class LocalDelivery {
   }
 }
 
-const NO_LOGS = new Map<string, LogOrder>();
+const NO_LOGS = new Map<LogId, LogOrder>();
 
-function orderOf(socket: ClientSocket, logId: string, given: number): LogOrder {
+function orderOf(socket: ClientSocket, logId: LogId, given: number): LogOrder {
   socket.logs ??= new Map();
   let order = socket.logs.get(logId);
   if (order === undefined) {
@@ -233,10 +233,3 @@ function orderOf(socket: ClientSocket, logId: string, given: number): LogOrder {
   }
   return order;
 }
-
-/** Replay and live delivery skip what a device sent itself and what was meant for another device. */
-export function visibleTo(entry: LogEntry, userId: string, deviceId: string): boolean {
-  if (entry.targetDevice !== undefined && entry.targetDevice !== deviceId) return false;
-  return entry.senderDevice !== deviceId || entry.frame.type !== 'message' || entry.frame.sender_id !== userId;
-}
-

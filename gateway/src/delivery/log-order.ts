@@ -7,7 +7,7 @@
  * cumulative ack could pass a message the device never got. Pure bookkeeping:
  * LocalDelivery does the writing and reads gaps from the store.
  */
-import type { LogEntry } from '../store/store.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
 
 /** An entry with its encoded frame, waiting for the entries before it. */
 export interface Early {

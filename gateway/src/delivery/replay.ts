@@ -19,12 +19,14 @@
 import type { ClientSocket, ReplayState } from '../connections/client-socket.ts';
 import { encodeError } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
-import { groupLog, membershipLog, notificationLog, pushLog, type LogEntry, type Store } from '../store/store.ts';
+import { visibleTo, type LogEntry } from '../conversation-log/entry.ts';
+import { groupLog, membershipLog, notificationLog, pushLog, type LogId } from '../conversation-log/log-id.ts';
+import type { Store } from '../store/store.ts';
 import type { LogOrder } from './log-order.ts';
-import { visibleTo, type LocalDelivery } from './local-delivery.ts';
+import type { LocalDelivery } from './local-delivery.ts';
 
 interface Pending {
-  log: string;
+  log: LogId;
   order: LogOrder;
   /** A device that had a cursor (or a group floor) can have missed retained-out entries. */
   known: boolean;
@@ -96,7 +98,7 @@ export class Replayer {
    * Every log of the user, with where this socket stands in it (cursor,
    * group floor, or what it was given), and those with entries beyond that.
    */
-  private async pendingLogs(socket: ClientSocket): Promise<{ logs: Pending[]; starts: Map<string, number> }> {
+  private async pendingLogs(socket: ClientSocket): Promise<{ logs: Pending[]; starts: Map<LogId, number> }> {
     const { userId, deviceId } = socket;
     const [cursors, conversations, groups] = await Promise.all([
       this.store.cursors(userId, deviceId),
@@ -105,7 +107,7 @@ export class Replayer {
     ]);
     // Each group has two logs, messages (g:) and membership changes (m:), each
     // replayed from the member's position at the join (its floor) on.
-    const floors = new Map<string, number>();
+    const floors = new Map<LogId, number>();
     for (const [groupId, floor] of groups) {
       floors.set(groupLog(groupId), floor.messages);
       floors.set(membershipLog(groupId), floor.membership);
@@ -113,7 +115,7 @@ export class Replayer {
     const logs = [...conversations, ...floors.keys(), pushLog(userId), notificationLog(userId)];
     const lasts = await this.store.lastPositions(logs);
     const pending: Pending[] = [];
-    const starts = new Map<string, number>();
+    const starts = new Map<LogId, number>();
     logs.forEach((log, i) => {
       const cursor = cursors.get(log);
       const floor = floors.get(log) ?? 0;

@@ -3,7 +3,8 @@
  * all: `LocalRouter` writes to this node's sockets. In a fleet,
  * `fleet/fleet-router.ts` also forwards to the nodes holding the others.
  */
-import type { LogEntry } from '../store/store.ts';
+import type { LogId } from '../conversation-log/log-id.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 
 export interface Router {
@@ -13,7 +14,7 @@ export interface Router {
    * devices may see it. `text` is the entry's frame as encoded for sockets
    * (its UTF-8 bytes when it goes to more than one user: encoded once).
    */
-  toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer): Promise<number>;
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): Promise<number>;
 }
 
 /** A node alone: every device is on it. */
@@ -24,7 +25,7 @@ export class LocalRouter implements Router {
     this.local = local;
   }
 
-  toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer): Promise<number> {
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): Promise<number> {
     // The sending device too: nothing is written to it, but its place in the log moves on.
     return Promise.resolve(this.local.toUser(userId, logId, entry, text));
   }

@@ -6,7 +6,8 @@
 import { isUtf8 } from 'node:buffer';
 import type { Delivery__Output } from '../proto/generated/im/gateway/v1/Delivery.ts';
 import { idProblem, parseLoggedFrame } from '../protocol/validate.ts';
-import { isLogId, numbersMessages, type LogEntry } from '../store/store.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
+import { parseLogId, numbersMessages, type LogId } from '../conversation-log/log-id.ts';
 
 /**
  * Largest frame taken. Client frames are capped far lower (MAX_FRAME_BYTES,
@@ -17,7 +18,7 @@ export const MAX_FORWARDED_FRAME_BYTES = 1 << 20;
 
 export interface CheckedDelivery {
   userId: string;
-  logId: string;
+  logId: LogId;
   entry: LogEntry;
   /** The frame's bytes as they came: written to sockets as they are. */
   frame: Buffer;
@@ -29,8 +30,9 @@ export function checkDelivery(delivery: Delivery__Output): CheckedDelivery | str
   const problem = idProblem(userId, 'user_id');
   if (problem !== null) return problem;
   if (entry === null) return 'entry is required';
-  const { log_id: logId, pos, stored_at: storedAt, sender_device: senderDevice, target_device: targetDevice, frame } = entry;
-  if (!isLogId(logId)) return 'log_id must be d:<a>:<b> (a <= b) or g:, m:, p:, n: and an id';
+  const { pos, stored_at: storedAt, sender_device: senderDevice, target_device: targetDevice, frame } = entry;
+  const logId = parseLogId(entry.log_id);
+  if (logId === undefined) return 'log_id must be d:<a>:<b> (a <= b) or g:, m:, p:, n: and an id';
   if (!Number.isSafeInteger(pos) || pos <= 0) return 'pos must be a positive integer';
   if (!Number.isSafeInteger(storedAt) || storedAt < 0) return 'stored_at must be a non-negative integer';
   const deviceProblem = optionalIdProblem(senderDevice, 'sender_device') ?? optionalIdProblem(targetDevice, 'target_device');

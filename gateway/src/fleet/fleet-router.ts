@@ -6,11 +6,12 @@
  * be reached costs nothing but latency: the entry is in its log, and the
  * device gets it with the log's next entry or on its next connect.
  */
+import type { LogId } from '../conversation-log/log-id.ts';
 import type { LocalDelivery } from '../delivery/local-delivery.ts';
 import type { Router } from '../delivery/router.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
-import type { LogEntry } from '../store/store.ts';
+import type { LogEntry } from '../conversation-log/entry.ts';
 import type { ForwardedDelivery, PeerClient } from './peer-client.ts';
 
 export interface FleetParts {
@@ -29,7 +30,7 @@ export class FleetRouter implements Router {
     this.fleet = fleet;
   }
 
-  async toUser(userId: string, logId: string, entry: LogEntry, text: string | Buffer): Promise<number> {
+  async toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): Promise<number> {
     // The sending device too: nothing is written to it, but its place in the log moves on.
     const delivered = this.local.toUser(userId, logId, entry, text);
     const { registry, peers, nodeId, log } = this.fleet;
@@ -50,7 +51,7 @@ export class FleetRouter implements Router {
 }
 
 /** The delivery as the peer service carries it: the frame as the bytes sockets get, not encoded again. */
-function forwarded(userId: string, logId: string, entry: LogEntry, text: string | Buffer): ForwardedDelivery {
+function forwarded(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): ForwardedDelivery {
   return {
     user_id: userId,
     entry: {

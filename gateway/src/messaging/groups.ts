@@ -10,7 +10,8 @@
  */
 import type { Dispatcher } from '../delivery/dispatcher.ts';
 import type { MembershipChangeFrame } from '../protocol/frames.ts';
-import { membershipLog, type Store } from '../store/store.ts';
+import { membershipLog } from '../conversation-log/log-id.ts';
+import type { Store } from '../store/store.ts';
 import type { Notifier } from './notifier.ts';
 
 export class Groups {

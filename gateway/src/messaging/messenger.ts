@@ -14,7 +14,8 @@ import type { GatewayMetrics } from '../observability/metrics.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { AckStatus, MessageFrame, SendMsgFrame } from '../protocol/frames.ts';
 import { messageBytes } from '../protocol/validate.ts';
-import { groupLog, privateLog, type Store } from '../store/store.ts';
+import { groupLog, privateLog, type LogId } from '../conversation-log/log-id.ts';
+import type { Store } from '../store/store.ts';
 import { dependency } from './dependency.ts';
 
 export interface SendLimits {
@@ -65,6 +66,7 @@ export class Messenger {
       recipient_id: msg.recipient_id,
       recipient_type: msg.recipient_type,
       content: msg.content,
+      // Its log numbers it: the stored entry's frame carries the number (frameAt).
       sequence_number: 0,
       timestamp: Date.now(),
     };
@@ -95,7 +97,7 @@ export class Messenger {
   }
 
   /** The stored original of a retried message, delivered live again; failures wait for the next entry or connect. */
-  private async redeliver(logId: string, pos: number, msgId: string, senderId: string): Promise<void> {
+  private async redeliver(logId: LogId, pos: number, msgId: string, senderId: string): Promise<void> {
     try {
       const entry = (await this.store.read(logId, pos - 1, 1)).entries[0];
       const frame = entry?.frame;

@@ -8,7 +8,8 @@
 import type { Router } from '../delivery/router.ts';
 import type { MembershipChangeFrame, ReadReceiptFrame } from '../protocol/frames.ts';
 import { encodeLogged } from '../protocol/encode.ts';
-import { notificationLog, type Store } from '../store/store.ts';
+import { notificationLog } from '../conversation-log/log-id.ts';
+import type { Store } from '../store/store.ts';
 
 export class Notifier {
   private readonly store: Store;

@@ -8,7 +8,8 @@ import type { ConnectionControl } from '../delivery/connection-control.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { encodeLogged } from '../protocol/encode.ts';
 import type { MessageFrame } from '../protocol/frames.ts';
-import { pushLog, type Store } from '../store/store.ts';
+import { pushLog } from '../conversation-log/log-id.ts';
+import type { Store } from '../store/store.ts';
 
 export interface PushRequest {
   userId: string;

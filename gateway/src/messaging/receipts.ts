@@ -3,6 +3,7 @@
  * log (cumulative, as in TCP: messages go down a socket in log order);
  * `read` does the same and sends a `read_receipt` to the sender's devices.
  */
+import { ownerOf, type LogId } from '../conversation-log/log-id.ts';
 import type { ClientSocket } from '../connections/client-socket.ts';
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { ClientAckFrame } from '../protocol/frames.ts';
@@ -45,16 +46,19 @@ export class Receipts {
     return undefined;
   }
 
-  private async mayAcknowledge(userId: string, logId: string): Promise<boolean> {
-    switch (logId[0]) {
-      case 'd': {
-        const [, a, b] = logId.split(':');
-        return a === userId || b === userId;
-      }
-      case 'g':
-        return this.store.isMember(logId.slice(2), userId);
+  private async mayAcknowledge(userId: string, logId: LogId): Promise<boolean> {
+    const owner = ownerOf(logId);
+    switch (owner?.kind) {
+      case 'private':
+        return owner.users.includes(userId);
+      case 'group':
+      case 'membership':
+        return this.store.isMember(owner.groupId, userId);
+      case 'push':
+      case 'notifications':
+        return owner.userId === userId;
       default:
-        return logId.slice(2) === userId;
+        return false;
     }
   }
 }

@@ -3,22 +3,11 @@
  * A real engine, not a test double: bounded by the retention settings and
  * swept by one timer. Nothing survives a restart; use Redis for that.
  */
+import { frameAt, type LogEntry } from '../conversation-log/entry.ts';
+import { groupLog, membershipLog, type LogId } from '../conversation-log/log-id.ts';
 import type { LoggedFrame } from '../protocol/frames.ts';
 import { DedupWindow } from './dedup-window.ts';
-import {
-  groupLog,
-  membershipLog,
-  numbersMessages,
-  type AppendOptions,
-  type AppendResult,
-  type GroupFloors,
-  type LogEntry,
-  type LogPage,
-  type MessageLocation,
-  type RateLimit,
-  type Retention,
-  type Store,
-} from './store.ts';
+import type { AppendOptions, AppendResult, GroupFloors, LogPage, MessageLocation, RateLimit, Retention, Store } from './store.ts';
 
 interface Log {
   entries: LogEntry[];
@@ -41,12 +30,12 @@ export class MemoryStore implements Store {
   readonly outbox = null;
   private readonly retention: Retention;
   private readonly rate: RateLimit;
-  private readonly logs = new Map<string, Log>();
+  private readonly logs = new Map<LogId, Log>();
   private readonly dedup: DedupWindow;
   /** msg_id -> where it was stored; an array only when several senders used one msg_id (one object per message). */
   private readonly messageIndex = new Map<string, MessageLocation | MessageLocation[]>();
-  private readonly conversationsByUser = new Map<string, Set<string>>();
-  private readonly cursorsByDevice = new Map<string, Map<string, number>>();
+  private readonly conversationsByUser = new Map<string, Set<LogId>>();
+  private readonly cursorsByDevice = new Map<string, Map<LogId, number>>();
   private readonly members = new Map<string, Map<string, GroupFloors>>();
   private readonly groupsByUser = new Map<string, Map<string, GroupFloors>>();
   private readonly buckets = new Map<string, Bucket>();
@@ -69,7 +58,7 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async append(logId: string, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
+  async append(logId: LogId, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
     const now = Date.now();
     if (options.dedupKey !== undefined) {
       const seen = this.dedup.get(options.dedupKey, now);
@@ -89,8 +78,7 @@ export class MemoryStore implements Store {
       for (const user of options.participants ?? []) this.indexConversation(user, logId);
     }
     const pos = ++log.lastPos;
-    if (numbersMessages(logId) && frame.type === 'message') frame.sequence_number = pos;
-    const entry: LogEntry = { pos, frame, storedAt: now };
+    const entry: LogEntry = { pos, frame: frameAt(logId, pos, frame), storedAt: now };
     if (options.senderDevice !== undefined) entry.senderDevice = options.senderDevice;
     if (options.targetDevice !== undefined) entry.targetDevice = options.targetDevice;
     log.entries.push(entry);
@@ -100,7 +88,7 @@ export class MemoryStore implements Store {
     return { status: 'appended', entry };
   }
 
-  async read(logId: string, afterPos: number, limit: number): Promise<LogPage> {
+  async read(logId: LogId, afterPos: number, limit: number): Promise<LogPage> {
     const log = this.logs.get(logId);
     if (log === undefined) return { entries: [], firstPos: 0, lastPos: 0 };
     this.trim(logId, log, Date.now());
@@ -112,11 +100,11 @@ export class MemoryStore implements Store {
     return { entries: log.entries.slice(start, start + limit), firstPos, lastPos: log.lastPos };
   }
 
-  async lastPositions(logIds: readonly string[]): Promise<number[]> {
+  async lastPositions(logIds: readonly LogId[]): Promise<number[]> {
     return logIds.map((id) => this.logs.get(id)?.lastPos ?? 0);
   }
 
-  async userConversations(userId: string): Promise<string[]> {
+  async userConversations(userId: string): Promise<LogId[]> {
     return [...(this.conversationsByUser.get(userId) ?? [])];
   }
 
@@ -126,11 +114,11 @@ export class MemoryStore implements Store {
     return Array.isArray(found) ? [...found] : [found];
   }
 
-  async cursors(userId: string, deviceId: string): Promise<Map<string, number>> {
+  async cursors(userId: string, deviceId: string): Promise<Map<LogId, number>> {
     return new Map(this.cursorsByDevice.get(deviceKey(userId, deviceId)));
   }
 
-  async advanceCursor(userId: string, deviceId: string, logId: string, pos: number): Promise<void> {
+  async advanceCursor(userId: string, deviceId: string, logId: LogId, pos: number): Promise<void> {
     const key = deviceKey(userId, deviceId);
     let cursors = this.cursorsByDevice.get(key);
     if (cursors === undefined) {
@@ -220,7 +208,7 @@ export class MemoryStore implements Store {
     for (const [id, log] of this.logs) this.trim(id, log, now);
   }
 
-  private trim(logId: string, log: Log, now: number): void {
+  private trim(logId: LogId, log: Log, now: number): void {
     const { maxEntries, maxAgeMs } = this.retention;
     let head = log.head;
     const end = log.entries.length;
@@ -239,7 +227,7 @@ export class MemoryStore implements Store {
     }
   }
 
-  private indexConversation(userId: string, logId: string): void {
+  private indexConversation(userId: string, logId: LogId): void {
     let set = this.conversationsByUser.get(userId);
     if (set === undefined) {
       set = new Set();
@@ -255,7 +243,7 @@ export class MemoryStore implements Store {
     else this.messageIndex.set(msgId, [found, location]);
   }
 
-  private unindexMessage(msgId: string, logId: string, pos: number): void {
+  private unindexMessage(msgId: string, logId: LogId, pos: number): void {
     const found = this.messageIndex.get(msgId);
     if (found === undefined) return;
     if (!Array.isArray(found)) {

@@ -67,23 +67,10 @@
  * asynchronous: a Sentinel failover may lose writes the replica had not yet.
  */
 import { Redis } from 'ioredis';
+import { frameAt, type LogEntry } from '../conversation-log/entry.ts';
+import { groupLog, membershipLog, numbersMessages, parseLogId, type LogId } from '../conversation-log/log-id.ts';
 import type { LoggedFrame } from '../protocol/frames.ts';
-import {
-  groupLog,
-  membershipLog,
-  numbersMessages,
-  type AppendOptions,
-  type AppendResult,
-  type GroupFloors,
-  type LogEntry,
-  type LogPage,
-  type MessageLocation,
-  type Outbox,
-  type OutboxItem,
-  type RateLimit,
-  type Retention,
-  type Store,
-} from './store.ts';
+import type { AppendOptions, AppendResult, GroupFloors, LogPage, MessageLocation, Outbox, OutboxItem, RateLimit, Retention, Store } from './store.ts';
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL, with credentials and database if any. */
@@ -361,7 +348,7 @@ interface ScriptCommands {
 
 /** One append waiting for its turn's script call: its keys and values, and how to answer it. */
 interface QueuedAppend {
-  log: string;
+  log: LogId;
   frame: LoggedFrame;
   senderDevice: string | undefined;
   targetDevice: string | undefined;
@@ -377,8 +364,7 @@ function appendResult(queued: QueuedAppend, reply: [0, number] | [1, number, num
   if (reply[0] === 3) return { status: 'refused', reason: 'rate_limited' };
   const [, pos, storedAt, outboxId] = reply;
   const { frame, log, senderDevice, targetDevice } = queued;
-  if (frame.type === 'message' && numbersMessages(log)) frame.sequence_number = pos;
-  const entry: LogEntry = { pos, frame, storedAt };
+  const entry: LogEntry = { pos, frame: frameAt(log, pos, frame), storedAt };
   if (senderDevice !== undefined) entry.senderDevice = senderDevice;
   if (targetDevice !== undefined) entry.targetDevice = targetDevice;
   return outboxId === '' ? { status: 'appended', entry } : { status: 'appended', entry, outboxId };
@@ -453,7 +439,7 @@ export class RedisStore implements Store, Outbox {
     }
   }
 
-  append(log: string, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
+  append(log: LogId, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
     const p = this.keyPrefix;
     const { dedupKey, senderDevice, targetDevice, participants = [], sender } = options;
     const isMessage = frame.type === 'message';
@@ -513,9 +499,9 @@ export class RedisStore implements Store, Outbox {
 
   async stale(owner: string, olderThanMs: number, count: number): Promise<OutboxItem[]> {
     const raw = await this.redis.imOutboxStale(1, `${this.keyPrefix}outbox:${owner}`, Math.max(0, Math.floor(olderThanMs)), count);
-    return raw.map(([id, fields]) => {
-      const log = fields[fields.indexOf('l') + 1]!;
-      return { id, log, entry: parseEntry(fields[fields.indexOf('e') + 1]!, numbersMessages(log)) };
+    return raw.flatMap(([id, fields]) => {
+      const log = parseLogId(fields[fields.indexOf('l') + 1]!);
+      return log === undefined ? [] : [{ id, log, entry: parseEntry(fields[fields.indexOf('e') + 1]!, numbersMessages(log)) }];
     });
   }
 
@@ -537,7 +523,7 @@ export class RedisStore implements Store, Outbox {
     return this.redis.smembers(`${this.keyPrefix}outboxes`);
   }
 
-  async read(log: string, afterPos: number, limit: number): Promise<LogPage> {
+  async read(log: LogId, afterPos: number, limit: number): Promise<LogPage> {
     const p = this.keyPrefix;
     const [firstPos, lastPos, raw] = await this.redis.imRead(
       2,
@@ -552,31 +538,37 @@ export class RedisStore implements Store, Outbox {
     return { entries, firstPos, lastPos };
   }
 
-  async lastPositions(logs: readonly string[]): Promise<number[]> {
+  async lastPositions(logs: readonly LogId[]): Promise<number[]> {
     if (logs.length === 0) return [];
     const values = await this.redis.mget(logs.map((log) => `${this.keyPrefix}seq:${log}`));
     return values.map((value) => (value === null ? 0 : Number(value)));
   }
 
-  async userConversations(userId: string): Promise<string[]> {
-    return this.redis.smembers(`${this.keyPrefix}convs:${userId}`);
+  async userConversations(userId: string): Promise<LogId[]> {
+    return logIds(await this.redis.smembers(`${this.keyPrefix}convs:${userId}`));
   }
 
   async findMessage(msgId: string): Promise<MessageLocation[]> {
     const p = this.keyPrefix;
     const found = await this.redis.imFindMessage(1, `${p}msg:${msgId}`, `${p}log:`, this.retention.maxAgeMs);
-    return found.map((location) => {
-      const [conversation, pos, senderId] = location.split(' ') as [string, string, string];
-      return { conversation, pos: Number(pos), senderId };
+    return found.flatMap((location) => {
+      const [text, pos, senderId] = location.split(' ') as [string, string, string];
+      const conversation = parseLogId(text);
+      return conversation === undefined ? [] : [{ conversation, pos: Number(pos), senderId }];
     });
   }
 
-  async cursors(userId: string, deviceId: string): Promise<Map<string, number>> {
+  async cursors(userId: string, deviceId: string): Promise<Map<LogId, number>> {
     const hash = await this.redis.hgetall(`${this.keyPrefix}cursor:${userId}:${deviceId}`);
-    return numberMap(hash);
+    const cursors = new Map<LogId, number>();
+    for (const [key, value] of Object.entries(hash)) {
+      const log = parseLogId(key);
+      if (log !== undefined) cursors.set(log, Number(value));
+    }
+    return cursors;
   }
 
-  async advanceCursor(userId: string, deviceId: string, log: string, pos: number): Promise<void> {
+  async advanceCursor(userId: string, deviceId: string, log: LogId, pos: number): Promise<void> {
     await this.redis.imAdvanceCursor(1, `${this.keyPrefix}cursor:${userId}:${deviceId}`, log, pos, this.idleTtlMs);
   }
 
@@ -672,6 +664,11 @@ function parseEntry(item: string, numbered: boolean): LogEntry {
   if (c > b + 1) entry.senderDevice = item.slice(b + 1, c);
   if (d > c + 1) entry.targetDevice = item.slice(c + 1, d);
   return entry;
+}
+
+/** The log ids among stored members (ours, checked all the same: a bad one is skipped, not served). */
+function logIds(texts: readonly string[]): LogId[] {
+  return texts.flatMap((text) => parseLogId(text) ?? []);
 }
 
 function numberMap(hash: Record<string, string>): Map<string, number> {

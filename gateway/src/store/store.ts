@@ -1,29 +1,12 @@
 /**
- * The gateway's durable state: conversation logs with per-device cursors,
- * dedup, group membership and rate limits. Two implementations: memory (the
- * single-node default) and Redis (shared by a fleet).
- *
- * Log ids:
- *   d:<a>:<b>   private conversation of users a < b (sorted)
- *   g:<group>   a group's messages (positions are their sequence numbers)
- *   m:<group>   a group's membership changes (joins and leaves), one entry per change
- *   p:<user>    messages given to PushMessage for one user
- *   n:<user>    notifications for one user (read receipts, leaving a group)
+ * The gateway's durable state: conversation logs (conversation-log/ says
+ * what a log id and an entry are) with per-device cursors, dedup, group
+ * membership and rate limits. Two implementations: memory (the single-node
+ * default) and Redis (shared by a fleet).
  */
+import type { LogEntry } from '../conversation-log/entry.ts';
+import type { LogId } from '../conversation-log/log-id.ts';
 import type { LoggedFrame } from '../protocol/frames.ts';
-import { isValidId } from '../protocol/validate.ts';
-
-export interface LogEntry {
-  /** Position in its log, strictly increasing. In d: and g: logs it is the message's sequence_number. */
-  pos: number;
-  frame: LoggedFrame;
-  /** The device that sent it: replay leaves it out for that device. */
-  senderDevice?: string;
-  /** Set when the entry is meant for one device only (PushMessage with device_id). */
-  targetDevice?: string;
-  /** Milliseconds since epoch when stored; retention by age uses it. */
-  storedAt: number;
-}
 
 export interface AppendOptions {
   /** Refuse the append when this key was seen within the dedup window. */
@@ -54,7 +37,7 @@ export type AppendResult =
 /** An entry whose follow-ups (live delivery, message-log record) are not known to be done. */
 export interface OutboxItem {
   id: string;
-  log: string;
+  log: LogId;
   entry: LogEntry;
 }
 
@@ -85,7 +68,7 @@ export interface LogPage {
 
 /** Where a message id was stored: a client ack names only the msg_id. */
 export interface MessageLocation {
-  conversation: string;
+  conversation: LogId;
   pos: number;
   senderId: string;
 }
@@ -124,22 +107,23 @@ export interface Store {
 
   /**
    * Appends a frame to a log, atomically with its dedup check and position.
-   * In d: and g: logs the store writes the position into the frame's
-   * sequence_number, so the sender's ack and every copy carry the same number.
+   * In d: and g: logs the position is the message's sequence number: the
+   * entry's frame carries it (see frameAt), so the sender's ack and every
+   * copy carry the same number; the caller's frame is not changed.
    */
-  append(log: string, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult>;
+  append(log: LogId, frame: LoggedFrame, options?: AppendOptions): Promise<AppendResult>;
   /** Entries with pos > afterPos, oldest first, at most `limit`. */
-  read(log: string, afterPos: number, limit: number): Promise<LogPage>;
+  read(log: LogId, afterPos: number, limit: number): Promise<LogPage>;
   /** Last position of each log (0 for an empty or unknown log). */
-  lastPositions(logs: readonly string[]): Promise<number[]>;
+  lastPositions(logs: readonly LogId[]): Promise<number[]>;
   /** The user's private conversation logs (d:), as indexed by append. */
-  userConversations(userId: string): Promise<string[]>;
+  userConversations(userId: string): Promise<LogId[]>;
   findMessage(msgId: string): Promise<MessageLocation[]>;
 
   /** The device's cursor per log; a log it never acked in is absent. */
-  cursors(userId: string, deviceId: string): Promise<Map<string, number>>;
+  cursors(userId: string, deviceId: string): Promise<Map<LogId, number>>;
   /** Moves the device's cursor forward (never back). */
-  advanceCursor(userId: string, deviceId: string, log: string, pos: number): Promise<void>;
+  advanceCursor(userId: string, deviceId: string, log: LogId, pos: number): Promise<void>;
 
   /**
    * Adds a member; `floor` holds the positions of the group's logs at the
@@ -154,45 +138,4 @@ export interface Store {
   groupCount(): Promise<number>;
 
   close(): Promise<void>;
-}
-
-export function privateLog(a: string, b: string): string {
-  return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
-}
-export function groupLog(groupId: string): string {
-  return `g:${groupId}`;
-}
-export function membershipLog(groupId: string): string {
-  return `m:${groupId}`;
-}
-export function pushLog(userId: string): string {
-  return `p:${userId}`;
-}
-export function notificationLog(userId: string): string {
-  return `n:${userId}`;
-}
-/**
- * Whether `logId` is one of the forms above. A private log may name one user
- * twice (messages to oneself); ids cannot contain ':', so the split is exact.
- */
-export function isLogId(logId: string): boolean {
-  const id = logId.slice(2);
-  switch (logId.slice(0, 2)) {
-    case 'd:': {
-      const colon = id.indexOf(':');
-      const [a, b] = [id.slice(0, colon), id.slice(colon + 1)];
-      return colon > 0 && isValidId(a) && isValidId(b) && a <= b;
-    }
-    case 'g:':
-    case 'm:':
-    case 'p:':
-    case 'n:':
-      return isValidId(id);
-    default:
-      return false;
-  }
-}
-/** d: and g: logs number their messages: position is the sequence_number. */
-export function numbersMessages(log: string): boolean {
-  return log.startsWith('d:') || log.startsWith('g:');
 }

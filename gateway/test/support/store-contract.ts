@@ -5,7 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MembershipChangeFrame, MessageFrame } from '../../src/protocol/frames.ts';
-import { privateLog, type AppendResult, type GroupFloors, type MessageLocation, type RateLimit, type Retention, type Store } from '../../src/store/store.ts';
+import { privateLog } from '../../src/conversation-log/log-id.ts';
+import type { AppendResult, GroupFloors, MessageLocation, RateLimit, Retention, Store } from '../../src/store/store.ts';
 
 export interface StoreSettings {
   retention: Retention;
@@ -56,7 +57,7 @@ export function storeContract(name: string, open: OpenStore): void {
       opened = [];
     });
 
-    it('numbers a conversation log from 1 and writes the number into the message', async () => {
+    it('numbers a conversation log from 1: the entry carries the number, the caller’s frame is left alone', async () => {
       const store = await make();
       const log = privateLog('bob', 'alice');
       expect(log).toBe('d:alice:bob');
@@ -64,7 +65,8 @@ export function storeContract(name: string, open: OpenStore): void {
       const first = await store.append(log, frame, { participants: ['alice', 'bob'] });
       const second = await store.append(log, message('m2'), {});
       expect(first.status === 'appended' && first.entry.pos).toBe(1);
-      expect(frame.sequence_number).toBe(1);
+      expect(first.status === 'appended' && first.entry.frame).toEqual({ ...frame, sequence_number: 1 });
+      expect(frame.sequence_number).toBe(0);
       expect(second.status === 'appended' && second.entry.frame).toMatchObject({ sequence_number: 2 });
       expect(await store.userConversations('bob')).toEqual([log]);
       expect(await store.userConversations('alice')).toEqual([log]);
