@@ -421,7 +421,6 @@ export class GatewayClient {
     this.flushAcks();
     for (const text of this.outbox.all()) this.write(text);
     this.scheduleRefresh();
-    this.arm();
     this.settleWaiters();
   }
 
@@ -512,6 +511,7 @@ export class GatewayClient {
 
   private scheduleRefresh(): void {
     this.refreshAt = this.tokens.renewable && this.tokenExpiresAt !== undefined ? refreshTime(this.tokenExpiresAt, Date.now()) : Infinity;
+    this.arm();
   }
 
   /** Asks the provider for a newer token and hands it to the gateway on the open socket (`refresh_token`). */
