@@ -172,6 +172,30 @@ describe('the client SDK on one gateway', () => {
       expect(owen.contents).toEqual(['ack lost']);
     });
 
+    it('drops the copies a replay sends again after its acks were lost, and acks them so they stop', async () => {
+      const vera = client('vera', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+      const walt = client('walt', 'phone');
+      await Promise.all([vera.client.connect(), walt.client.connect()]);
+      proxy.holdUpstream = true;
+      for (const content of ['one', 'two', 'three']) await walt.client.send('vera', content);
+      await until('vera has the three', () => vera.messages.length === 3);
+      await new Promise((r) => setTimeout(r, 100));
+      // Her acks never reached the gateway: it replays all three on the next socket.
+      proxy.cutAll();
+      proxy.holdUpstream = false;
+      await until('vera is back', () => vera.client.state === 'connected' && vera.states.length > 2);
+      await walt.client.send('vera', 'four');
+      await until('vera has the fourth', () => vera.messages.length >= 4);
+      expect(vera.contents).toEqual(['one', 'two', 'three', 'four']);
+      // Acked this time: a third socket is sent nothing old.
+      await vera.client.close();
+      const again = client('vera', 'phone');
+      await again.client.connect();
+      await walt.client.send('vera', 'five');
+      await until('vera has the fifth', () => again.messages.length > 0);
+      expect(again.contents).toEqual(['five']);
+    });
+
     it('sends a send made while disconnected once it is connected again', async () => {
       const pia = client('pia', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 300, maxDelayMs: 300 } });
       const quinn = client('quinn', 'phone');
