@@ -102,6 +102,8 @@ const DEFAULT_HEARTBEAT_MS = 30_000;
 const DEAD_AFTER_INTERVALS = 3;
 /** Incoming messages within this window share one ack per conversation. */
 const ACK_DELAY_MS = 20;
+/** setTimeout's longest delay; a deadline further off (a token valid for weeks) is reached by re-arming. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long `close()` waits for the gateway's side of the closing handshake. */
 const CLOSE_WAIT_MS = 1_000;
 /** Codes of an `error` frame that refuses a token (at connect, or a `refresh_token`). */
@@ -125,8 +127,13 @@ export class GatewayClient {
   private attempt = 0;
   /** Retries of held sends since the last ack. */
   private resendAttempt = 0;
-  /** An `error` frame that came before `auth_response`: why the socket is about to close. */
-  private refusal: GatewayError | null = null;
+  /**
+   * The last `error` frame on this socket not tied to a send: before
+   * `auth_response`, why the socket is about to close; after it, already
+   * reported, and perhaps the reason of the close that follows (TOKEN_EXPIRED
+   * before 4003, CONNECTION_CLOSED before 4011).
+   */
+  private lastError: GatewayError | null = null;
   private waiters: Array<{ resolve: () => void; reject: (err: GatewayError) => void }> = [];
   private refreshing = false;
   private tokenExpiresAt: number | undefined;
@@ -293,7 +300,7 @@ export class GatewayClient {
     }
     this.socket = socket;
     this.authenticated = false;
-    this.refusal = null;
+    this.lastError = null;
     this.refreshing = false;
     // The handshake gets as long as a silent connection: three heartbeat intervals.
     this.lastReceivedAt = Date.now();
@@ -346,7 +353,9 @@ export class GatewayClient {
       // A token that expired on an open socket: the provider gives a new one at the next connect.
       delay = rule.policy === 'token' ? drainDelay(this.backoff, Math.random) : backoffDelay(this.attempt++, this.backoff, Math.random);
     } else {
-      this.stop(this.refusal ?? new GatewayError(rule.errorCode ?? 'CONNECTION_CLOSED', reason || `closed with ${code}`), code, reason);
+      const said = this.lastError;
+      if (said !== null && (!wasConnected || said.code === rule.errorCode)) this.stop(said, code, reason, wasConnected);
+      else this.stop(new GatewayError(rule.errorCode ?? 'CONNECTION_CLOSED', reason || `closed with ${code}`), code, reason, false);
       return;
     }
     // The next node, for a fleet given as a list of URLs.
@@ -356,12 +365,16 @@ export class GatewayClient {
     this.arm();
   }
 
-  /** No reconnect until the app calls `connect()`: pending sends wait for it (or for `close()`). */
-  private stop(err: GatewayError, code: number, reason: string): void {
+  /**
+   * No reconnect until the app calls `connect()`: pending sends wait for it
+   * (or for `close()`). The error goes to `connect()`'s promise, else to the
+   * app's error listeners unless they had it already.
+   */
+  private stop(err: GatewayError, code: number, reason: string, reported = false): void {
     this.reconnectAt = Infinity;
     this.setState({ state: 'disconnected', code, reason, willReconnect: false });
     if (this.waiters.length > 0) this.settleWaiters(err);
-    else this.emit('error', err);
+    else if (!reported) this.emit('error', err);
   }
 
   private settleWaiters(err?: GatewayError): void {
@@ -378,7 +391,8 @@ export class GatewayClient {
   private onFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case 'auth_response':
-        this.onConnected(frame.user_id, frame.device_id);
+        // A refusal comes as an `error` frame and a close code; `success: false` waits for that close too.
+        if (frame.success) this.onConnected(frame.user_id, frame.device_id);
         return;
       case 'ack':
         this.resendAttempt = 0;
@@ -441,11 +455,9 @@ export class GatewayClient {
       }
       return;
     }
-    if (!this.authenticated) {
-      // Said before the close that refuses the connection: that close reports it.
-      this.refusal = err;
-      return;
-    }
+    this.lastError = err;
+    // Said before the close that refuses the connection: that close reports it.
+    if (!this.authenticated) return;
     if (this.refreshing && TOKEN_ERRORS.has(frame.error_code) && frame.error_message.startsWith('token not refreshed')) {
       // The socket keeps its old expiry; at `exp` it closes 4003 and the next connect asks the provider again.
       this.refreshing = false;
@@ -462,7 +474,7 @@ export class GatewayClient {
     if (at === Infinity || at >= this.timerAt) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()));
+    this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
   }
 
   private readonly onTimer = (): void => {

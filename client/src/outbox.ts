@@ -98,9 +98,4 @@ export class Outbox {
     }
     return texts;
   }
-
-  get hasHeld(): boolean {
-    for (const send of this.sends.values()) if (send.held) return true;
-    return false;
-  }
 }
