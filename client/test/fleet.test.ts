@@ -59,36 +59,36 @@ describe('the client SDK on a fleet', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   }
 
-  it('follows a drain (1012) to the other node: every send acked, every message shown once, in order', async () => {
-    const [a, b] = fleet.nodes as [GatewayProcess, GatewayProcess];
-    const sender = app('drain-sender', a, b);
-    const receiver = app('drain-receiver', a, b);
+  /**
+   * A sender and a receiver on `first` exchange a stream while `disrupt`
+   * takes that node away: every send is acked and every message shown once,
+   * in order. Resolves with both apps, `first` running again.
+   */
+  async function throughLoss(name: string, first: GatewayProcess, other: GatewayProcess, disrupt: () => Promise<unknown>): Promise<Recorder[]> {
+    const sender = app(`${name}-sender`, first, other);
+    const receiver = app(`${name}-receiver`, first, other);
     await Promise.all([sender.client.connect(), receiver.client.connect()]);
-
-    const acks = await stream(sender, 'drain-receiver', () => a.terminate());
-    await until('the receiver has every message', () => receiver.messages.length >= MESSAGES, 20_000);
+    const acks = await stream(sender, `${name}-receiver`, disrupt);
+    await until('the receiver has every message', () => receiver.messages.length >= MESSAGES, 30_000);
+    // Time for a copy shown twice to show up.
     await new Promise((r) => setTimeout(r, 300));
     expectEveryMessageOnceInOrder(receiver, acks);
-    for (const r of [sender, receiver]) {
+    await first.start();
+    return [sender, receiver];
+  }
+
+  it('follows a drain (1012) to the other node: every send acked, every message shown once, in order', async () => {
+    const [a, b] = fleet.nodes as [GatewayProcess, GatewayProcess];
+    for (const r of await throughLoss('drain', a, b, () => a.terminate())) {
       expect(r.stateTrail).toEqual(['connecting', 'connected', 'disconnected 1012 (reconnecting)', 'connecting', 'connected']);
     }
-    await a.start();
   }, 90_000);
 
   it('follows a killed node (SIGKILL) to the other node: every send acked, every message shown once, in order', async () => {
     const [a, b] = fleet.nodes as [GatewayProcess, GatewayProcess];
-    const sender = app('kill-sender', b, a);
-    const receiver = app('kill-receiver', b, a);
-    await Promise.all([sender.client.connect(), receiver.client.connect()]);
-
-    const acks = await stream(sender, 'kill-receiver', () => b.kill());
-    await until('the receiver has every message', () => receiver.messages.length >= MESSAGES, 30_000);
-    await new Promise((r) => setTimeout(r, 300));
-    expectEveryMessageOnceInOrder(receiver, acks);
-    for (const r of [sender, receiver]) {
+    for (const r of await throughLoss('kill', b, a, () => b.kill())) {
       expect(r.states.find((s) => s.state === 'disconnected')).toMatchObject({ code: 1006, willReconnect: true });
       expect(r.client.state).toBe('connected');
     }
-    await b.start();
   }, 90_000);
 });
