@@ -1,9 +1,12 @@
 // The SDK against a real gateway (in this process, on embedded defaults), over
 // Node's own WebSocket; a TCP proxy in between where a test needs to break
 // the connection in ways the gateway would not.
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bearerCallCredentials } from '../../gateway/src/api/grpc-auth.ts';
+import { loadGatewayService } from '../../gateway/src/api/grpc-server.ts';
 import { addMember } from '../../gateway/test/support/admin.ts';
-import { startGateway, token, type RunningGateway } from '../../gateway/test/support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, token, type RunningGateway } from '../../gateway/test/support/gateway.ts';
 import { GatewayClient, GatewayError, type GatewayClientOptions } from '../src/index.ts';
 import { Recorder, until } from './support/recorder.ts';
 import { TcpProxy } from './support/tcp-proxy.ts';
@@ -136,6 +139,29 @@ describe('the client SDK on one gateway', () => {
     expect(first.stateTrail).toEqual(['connecting', 'connected', 'disconnected 4010']);
     expect(first.errors.map((e) => e.code)).toEqual(['CONNECTION_CLOSED']);
     expect(second.client.state).toBe('connected');
+  });
+
+  it('stops when a service closes it (CloseConnection, 4011), reporting the reason once, and comes back on connect()', async () => {
+    const zoe = client('zoe', 'phone');
+    await zoe.client.connect();
+    const rpc = new (loadGatewayService())(gw.grpcAddress, grpc.credentials.createInsecure());
+    try {
+      await new Promise((resolve, reject) => {
+        const request = { user_id: 'zoe', device_id: 'phone', reason: 'account review' };
+        (rpc as unknown as { CloseConnection: (...args: unknown[]) => void }).CloseConnection(
+          request, { credentials: bearerCallCredentials(GRPC_API_TOKEN) }, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res)));
+      });
+    } finally {
+      rpc.close();
+    }
+    await until('zoe is told', () => zoe.client.state === 'disconnected');
+    await new Promise((r) => setTimeout(r, 700));
+    expect(zoe.stateTrail).toEqual(['connecting', 'connected', 'disconnected 4011']);
+    expect(zoe.errors).toHaveLength(1);
+    expect(zoe.errors[0]).toMatchObject({ code: 'CONNECTION_CLOSED', message: expect.stringContaining('account review') });
+    const unsent = zoe.client.send('bob', 'after the review');
+    await zoe.client.connect();
+    expect(await unsent).toMatchObject({ status: 'offline', sequenceNumber: expect.any(Number) });
   });
 
   it('rejects pending sends with CLOSED on close(), and refuses new ones', async () => {
