@@ -60,6 +60,23 @@ describe('the client SDK on one gateway', () => {
     });
   });
 
+  it("shows a user's other device what it sent, under the same conversation as the replies", async () => {
+    const laptop = client('abe', 'laptop');
+    const phone = client('abe', 'phone');
+    const beth = client('beth', 'phone');
+    await Promise.all([laptop.client.connect(), phone.client.connect(), beth.client.connect()]);
+    const sent = await laptop.client.send('beth', 'from the laptop');
+    const reply = await beth.client.send('abe', 'reply');
+    await until('the phone has both', () => phone.messages.length === 2);
+    expect(phone.messages.map((m) => [m.conversation, m.content, m.sequenceNumber])).toEqual([
+      ['user:beth', 'from the laptop', sent.sequenceNumber],
+      ['user:beth', 'reply', reply.sequenceNumber],
+    ]);
+    // The sending device is not sent its own message.
+    await until('the laptop has the reply', () => laptop.messages.length === 1);
+    expect(laptop.contents).toEqual(['reply']);
+  });
+
   it('connects with an Authorization header when asked (Node)', async () => {
     const carol = client('carol', 'server', { auth: 'header', token: await token('carol', 'server') });
     await carol.client.connect();
