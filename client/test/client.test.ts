@@ -274,10 +274,10 @@ describe('the client SDK on one gateway', () => {
     });
   });
 
-  describe('on a gateway with a tight rate limit', () => {
+  describe('on a gateway with tight limits', () => {
     let limited: RunningGateway;
     beforeAll(async () => {
-      limited = await startGateway({ RATE_LIMIT_MESSAGES: '3', RATE_LIMIT_WINDOW_MS: '1000' });
+      limited = await startGateway({ RATE_LIMIT_MESSAGES: '3', RATE_LIMIT_WINDOW_MS: '1000', MAX_DEVICES_PER_USER: '1' });
     });
     afterAll(async () => {
       await limited?.stop();
@@ -296,6 +296,16 @@ describe('the client SDK on one gateway', () => {
       await until('yuri has all eight', () => yuri.messages.length >= 8, 5_000);
       expect(yuri.contents).toEqual(contents);
       expect(xena.errors).toEqual([]);
+    });
+
+    it('refuses a device past the limit with DEVICE_LIMIT_EXCEEDED (4005) and does not try again', async () => {
+      const first = client('ada', 'phone', { url: limited.wsUrl });
+      await first.client.connect();
+      const second = client('ada', 'laptop', { url: limited.wsUrl, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
+      await expect(second.client.connect()).rejects.toMatchObject({ code: 'DEVICE_LIMIT_EXCEEDED' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(second.stateTrail).toEqual(['connecting', 'disconnected 4005']);
+      expect(first.client.state).toBe('connected');
     });
   });
 
