@@ -50,18 +50,18 @@ describe('the built SDK', () => {
 
   it('connects, sends and receives from dist/index.js', async () => {
     const sdk = (await import(pathToFileURL(join(outDir, 'index.js')).href)) as typeof Sdk;
-    const alice = new sdk.GatewayClient({ url: gw.wsUrl, token: await token('alice', 'web') });
-    const bob = new sdk.GatewayClient({ url: gw.wsUrl, token: () => token('bob', 'web') });
+    const writer = new sdk.GatewayClient({ url: gw.wsUrl, token: await token('writer', 'web') });
+    const reader = new sdk.GatewayClient({ url: gw.wsUrl, token: () => token('reader', 'web') });
     const got: Sdk.Message[] = [];
-    bob.on('message', (m) => got.push(m));
+    reader.on('message', (m) => got.push(m));
     try {
-      await Promise.all([alice.connect(), bob.connect()]);
-      const ack = await alice.send('bob', 'from dist');
+      await Promise.all([writer.connect(), reader.connect()]);
+      const ack = await writer.send('reader', 'from dist');
       await expect.poll(() => got.map((m) => m.content)).toEqual(['from dist']);
       expect(got[0]!.sequenceNumber).toBe(ack.sequenceNumber);
-      await expect(alice.send('', 'x')).rejects.toBeInstanceOf(sdk.GatewayError);
+      await expect(writer.send('', 'x')).rejects.toBeInstanceOf(sdk.GatewayError);
     } finally {
-      await Promise.all([alice.close(), bob.close()]);
+      await Promise.all([writer.close(), reader.close()]);
     }
   });
 });

@@ -44,33 +44,33 @@ describe('the client SDK on one gateway', () => {
   }
 
   it('connects with the token as a subprotocol, sends, and the recipient gets the message once with its conversation', async () => {
-    const alice = client('alice', 'laptop');
-    const bob = client('bob', 'phone');
-    await Promise.all([alice.client.connect(), bob.client.connect()]);
-    expect([alice.client.userId, alice.client.deviceId, alice.client.state]).toEqual(['alice', 'laptop', 'connected']);
-    expect(alice.stateTrail).toEqual(['connecting', 'connected']);
+    const writer = client('writer', 'laptop');
+    const reader = client('reader', 'phone');
+    await Promise.all([writer.client.connect(), reader.client.connect()]);
+    expect([writer.client.userId, writer.client.deviceId, writer.client.state]).toEqual(['writer', 'laptop', 'connected']);
+    expect(writer.stateTrail).toEqual(['connecting', 'connected']);
 
-    const ack = await alice.client.send('bob', 'hello', { metadata: { k: 'v' } });
+    const ack = await writer.client.send('reader', 'hello', { metadata: { k: 'v' } });
     expect(ack).toMatchObject({ status: 'delivered', sequenceNumber: expect.any(Number) });
-    expect(alice.client.pending).toBe(0);
-    await until('bob has the message', () => bob.messages.length === 1);
-    expect(bob.messages[0]).toMatchObject({
-      msgId: ack.msgId, senderId: 'alice', recipientId: 'bob', recipientType: 'user', conversation: 'user:alice',
+    expect(writer.client.pending).toBe(0);
+    await until('reader has the message', () => reader.messages.length === 1);
+    expect(reader.messages[0]).toMatchObject({
+      msgId: ack.msgId, senderId: 'writer', recipientId: 'reader', recipientType: 'user', conversation: 'user:writer',
       content: 'hello', metadata: { k: 'v' }, sequenceNumber: ack.sequenceNumber,
     });
   });
 
   it("shows a user's other device what it sent, under the same conversation as the replies", async () => {
-    const laptop = client('abe', 'laptop');
-    const phone = client('abe', 'phone');
-    const beth = client('beth', 'phone');
-    await Promise.all([laptop.client.connect(), phone.client.connect(), beth.client.connect()]);
-    const sent = await laptop.client.send('beth', 'from the laptop');
-    const reply = await beth.client.send('abe', 'reply');
+    const laptop = client('multi', 'laptop');
+    const phone = client('multi', 'phone');
+    const peer = client('peer', 'phone');
+    await Promise.all([laptop.client.connect(), phone.client.connect(), peer.client.connect()]);
+    const sent = await laptop.client.send('peer', 'from the laptop');
+    const reply = await peer.client.send('multi', 'reply');
     await until('the phone has both', () => phone.messages.length === 2);
     expect(phone.messages.map((m) => [m.conversation, m.content, m.sequenceNumber])).toEqual([
-      ['user:beth', 'from the laptop', sent.sequenceNumber],
-      ['user:beth', 'reply', reply.sequenceNumber],
+      ['user:peer', 'from the laptop', sent.sequenceNumber],
+      ['user:peer', 'reply', reply.sequenceNumber],
     ]);
     // The sending device is not sent its own message.
     await until('the laptop has the reply', () => laptop.messages.length === 1);
@@ -78,78 +78,78 @@ describe('the client SDK on one gateway', () => {
   });
 
   it('connects with an Authorization header when asked (Node)', async () => {
-    const carol = client('carol', 'server', { auth: 'header', token: await token('carol', 'server') });
-    await carol.client.connect();
-    expect(carol.client.userId).toBe('carol');
+    const nodeApp = client('node-app', 'server', { auth: 'header', token: await token('node-app', 'server') });
+    await nodeApp.client.connect();
+    expect(nodeApp.client.userId).toBe('node-app');
   });
 
   it('refuses a bad token with AUTH_FAILED and does not try again', async () => {
-    const mallory = client('mallory', 'x', { token: await token('mallory', 'x', { secret: 'another-secret-that-is-at-least-32-bytes' }) });
-    await expect(mallory.client.connect()).rejects.toMatchObject({ name: 'GatewayError', code: 'AUTH_FAILED' });
-    expect(mallory.client.state).toBe('disconnected');
+    const forger = client('forger', 'x', { token: await token('forger', 'x', { secret: 'another-secret-that-is-at-least-32-bytes' }) });
+    await expect(forger.client.connect()).rejects.toMatchObject({ name: 'GatewayError', code: 'AUTH_FAILED' });
+    expect(forger.client.state).toBe('disconnected');
     await new Promise((r) => setTimeout(r, 700));
-    expect(mallory.stateTrail).toEqual(['connecting', 'disconnected 4004']);
+    expect(forger.stateTrail).toEqual(['connecting', 'disconnected 4004']);
   });
 
   it("rejects a send the gateway refuses for good with the spec's code, and keeps nothing of it", async () => {
-    const dave = client('dave', 'phone');
-    await dave.client.connect();
-    await expect(dave.client.send('no-such-group', 'hi', { group: true })).rejects.toMatchObject({ code: 'INVALID_RECIPIENT' });
-    const tooLarge = dave.client.send('bob', 'x'.repeat(11_000), { msgId: 'dave-big' });
+    const refused = client('refused', 'phone');
+    await refused.client.connect();
+    await expect(refused.client.send('no-such-group', 'hi', { group: true })).rejects.toMatchObject({ code: 'INVALID_RECIPIENT' });
+    const tooLarge = refused.client.send('reader', 'x'.repeat(11_000), { msgId: 'refused-big' });
     await expect(tooLarge).rejects.toBeInstanceOf(GatewayError);
-    await expect(tooLarge).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE', msgId: 'dave-big' });
-    expect(dave.client.pending).toBe(0);
-    expect(dave.errors).toEqual([]);
+    await expect(tooLarge).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE', msgId: 'refused-big' });
+    expect(refused.client.pending).toBe(0);
+    expect(refused.errors).toEqual([]);
   });
 
   it('resolves a repeated msg_id with the original sequence number, as duplicate', async () => {
-    const erin = client('erin', 'phone');
-    await erin.client.connect();
-    const first = await erin.client.send('bob', 'once', { msgId: 'erin-once' });
-    const again = await erin.client.send('bob', 'once', { msgId: 'erin-once' });
-    expect(again).toEqual({ msgId: 'erin-once', sequenceNumber: first.sequenceNumber, status: 'duplicate' });
+    const retrier = client('retrier', 'phone');
+    await retrier.client.connect();
+    const first = await retrier.client.send('reader', 'once', { msgId: 'retrier-once' });
+    const again = await retrier.client.send('reader', 'once', { msgId: 'retrier-once' });
+    expect(again).toEqual({ msgId: 'retrier-once', sequenceNumber: first.sequenceNumber, status: 'duplicate' });
   });
 
   it('gets what it missed offline in order, acks it, and is not sent it again on the next connect', async () => {
-    const frank = client('frank', 'phone');
-    await frank.client.connect();
-    for (let i = 1; i <= 5; i++) expect((await frank.client.send('gina', `m${i}`)).status).toBe('offline');
-    const gina = client('gina', 'tablet');
-    await gina.client.connect();
-    await until('gina has the five', () => gina.messages.length === 5);
-    expect(gina.contents).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
-    await gina.client.close();
-    await expectNothingReplayed(gina, frank);
+    const offlineSender = client('offline-sender', 'phone');
+    await offlineSender.client.connect();
+    for (let i = 1; i <= 5; i++) expect((await offlineSender.client.send('offline-receiver', `m${i}`)).status).toBe('offline');
+    const offlineReceiver = client('offline-receiver', 'tablet');
+    await offlineReceiver.client.connect();
+    await until('offlineReceiver has the five', () => offlineReceiver.messages.length === 5);
+    expect(offlineReceiver.contents).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    await offlineReceiver.client.close();
+    await expectNothingReplayed(offlineReceiver, offlineSender);
   });
 
   it('marks a message read: the sender gets a read receipt', async () => {
-    const hank = client('hank', 'phone');
-    const ivy = client('ivy', 'phone');
-    await Promise.all([hank.client.connect(), ivy.client.connect()]);
-    const ack = await hank.client.send('ivy', 'read me');
-    await until('ivy has it', () => ivy.messages.length === 1);
-    ivy.client.markRead(ivy.messages[0]!);
-    await until('hank has the receipt', () => hank.receipts.length === 1);
-    expect(hank.receipts[0]).toMatchObject({ msgId: ack.msgId, readerId: 'ivy', readAt: expect.any(Number) });
+    const readSender = client('read-sender', 'phone');
+    const readReceiver = client('read-receiver', 'phone');
+    await Promise.all([readSender.client.connect(), readReceiver.client.connect()]);
+    const ack = await readSender.client.send('read-receiver', 'read me');
+    await until('readReceiver has it', () => readReceiver.messages.length === 1);
+    readReceiver.client.markRead(readReceiver.messages[0]!);
+    await until('readSender has the receipt', () => readSender.receipts.length === 1);
+    expect(readSender.receipts[0]).toMatchObject({ msgId: ack.msgId, readerId: 'read-receiver', readAt: expect.any(Number) });
   });
 
   it('reports membership changes and delivers group messages under the group conversation', async () => {
-    const jack = client('jack', 'phone');
-    const kate = client('kate', 'phone');
-    await Promise.all([jack.client.connect(), kate.client.connect()]);
-    expect((await addMember(gw.httpUrl, 'crew', 'jack')).ok).toBe(true);
-    expect((await addMember(gw.httpUrl, 'crew', 'kate')).ok).toBe(true);
-    await until('jack saw both joins', () => jack.memberships.length === 2);
-    expect(jack.memberships.map((c) => `${c.groupId} ${c.changeType} ${c.userId}`)).toEqual(['crew join jack', 'crew join kate']);
-    const ack = await kate.client.send('crew', 'hi crew', { group: true });
-    await until('jack has it', () => jack.messages.length === 1);
-    expect(jack.messages[0]).toMatchObject({ conversation: 'group:crew', recipientType: 'group', senderId: 'kate', sequenceNumber: ack.sequenceNumber });
+    const member1 = client('member-1', 'phone');
+    const member2 = client('member-2', 'phone');
+    await Promise.all([member1.client.connect(), member2.client.connect()]);
+    expect((await addMember(gw.httpUrl, 'crew', 'member-1')).ok).toBe(true);
+    expect((await addMember(gw.httpUrl, 'crew', 'member-2')).ok).toBe(true);
+    await until('member1 saw both joins', () => member1.memberships.length === 2);
+    expect(member1.memberships.map((c) => `${c.groupId} ${c.changeType} ${c.userId}`)).toEqual(['crew join member-1', 'crew join member-2']);
+    const ack = await member2.client.send('crew', 'hi crew', { group: true });
+    await until('member1 has it', () => member1.messages.length === 1);
+    expect(member1.messages[0]).toMatchObject({ conversation: 'group:crew', recipientType: 'group', senderId: 'member-2', sequenceNumber: ack.sequenceNumber });
   });
 
   it('is replaced (4010) by a newer socket of the same device and does not fight back', async () => {
-    const first = client('liam', 'phone');
+    const first = client('replaced', 'phone');
     await first.client.connect();
-    const second = client('liam', 'phone');
+    const second = client('replaced', 'phone');
     await second.client.connect();
     await until('the first is told', () => first.client.state === 'disconnected');
     await new Promise((r) => setTimeout(r, 700));
@@ -159,37 +159,37 @@ describe('the client SDK on one gateway', () => {
   });
 
   it('stops when a service closes it (CloseConnection, 4011), reporting the reason once, and comes back on connect()', async () => {
-    const zoe = client('zoe', 'phone');
-    await zoe.client.connect();
+    const reviewed = client('reviewed', 'phone');
+    await reviewed.client.connect();
     const rpc = new (loadGatewayService())(gw.grpcAddress, grpc.credentials.createInsecure());
     try {
       await new Promise((resolve, reject) => {
-        const request = { user_id: 'zoe', device_id: 'phone', reason: 'account review' };
+        const request = { user_id: 'reviewed', device_id: 'phone', reason: 'account review' };
         (rpc as unknown as { CloseConnection: (...args: unknown[]) => void }).CloseConnection(
           request, { credentials: bearerCallCredentials(GRPC_API_TOKEN) }, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res)));
       });
     } finally {
       rpc.close();
     }
-    await until('zoe is told', () => zoe.client.state === 'disconnected');
+    await until('reviewed is told', () => reviewed.client.state === 'disconnected');
     await new Promise((r) => setTimeout(r, 700));
-    expect(zoe.stateTrail).toEqual(['connecting', 'connected', 'disconnected 4011']);
-    expect(zoe.errors).toHaveLength(1);
-    expect(zoe.errors[0]).toMatchObject({ code: 'CONNECTION_CLOSED', message: expect.stringContaining('account review') });
-    const unsent = zoe.client.send('bob', 'after the review');
-    await zoe.client.connect();
+    expect(reviewed.stateTrail).toEqual(['connecting', 'connected', 'disconnected 4011']);
+    expect(reviewed.errors).toHaveLength(1);
+    expect(reviewed.errors[0]).toMatchObject({ code: 'CONNECTION_CLOSED', message: expect.stringContaining('account review') });
+    const unsent = reviewed.client.send('reader', 'after the review');
+    await reviewed.client.connect();
     expect(await unsent).toMatchObject({ status: 'offline', sequenceNumber: expect.any(Number) });
   });
 
   it('rejects pending sends with CLOSED on close(), and refuses new ones', async () => {
-    const mia = client('mia', 'phone');
-    const unsent = mia.client.send('bob', 'never connected');
-    expect(mia.client.pending).toBe(1);
-    await mia.client.close();
+    const closer = client('closer', 'phone');
+    const unsent = closer.client.send('reader', 'never connected');
+    expect(closer.client.pending).toBe(1);
+    await closer.client.close();
     await expect(unsent).rejects.toMatchObject({ code: 'CLOSED' });
-    await expect(mia.client.send('bob', 'after close')).rejects.toMatchObject({ code: 'CLOSED' });
-    await expect(mia.client.connect()).rejects.toMatchObject({ code: 'CLOSED' });
-    expect(mia.stateTrail).toEqual(['closed']);
+    await expect(closer.client.send('reader', 'after close')).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(closer.client.connect()).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(closer.stateTrail).toEqual(['closed']);
   });
 
   describe('through a proxy that breaks the connection', () => {
@@ -202,75 +202,75 @@ describe('the client SDK on one gateway', () => {
     });
 
     it('resends a send whose ack was lost with the same msg_id after reconnecting: resolved once, shown once', async () => {
-      const nora = client('nora', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
-      const owen = client('owen', 'phone');
-      await Promise.all([nora.client.connect(), owen.client.connect()]);
+      const lostAckSender = client('lost-ack-sender', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+      const lostAckReceiver = client('lost-ack-receiver', 'phone');
+      await Promise.all([lostAckSender.client.connect(), lostAckReceiver.client.connect()]);
 
       proxy.holdDownstream = true;
-      const sent = nora.client.send('owen', 'ack lost');
-      await until('owen has it (so it was stored)', () => owen.messages.length === 1);
+      const sent = lostAckSender.client.send('lost-ack-receiver', 'ack lost');
+      await until('lostAckReceiver has it (so it was stored)', () => lostAckReceiver.messages.length === 1);
       await new Promise((r) => setTimeout(r, 100));
-      expect(nora.client.pending).toBe(1);
+      expect(lostAckSender.client.pending).toBe(1);
       proxy.cutAll();
       proxy.holdDownstream = false;
 
       const ack = await sent;
-      expect(ack).toEqual({ msgId: owen.messages[0]!.msgId, sequenceNumber: owen.messages[0]!.sequenceNumber, status: 'duplicate' });
-      expect(nora.client.pending).toBe(0);
-      expect(nora.stateTrail).toEqual(['connecting', 'connected', 'disconnected 1006 (reconnecting)', 'connecting', 'connected']);
+      expect(ack).toEqual({ msgId: lostAckReceiver.messages[0]!.msgId, sequenceNumber: lostAckReceiver.messages[0]!.sequenceNumber, status: 'duplicate' });
+      expect(lostAckSender.client.pending).toBe(0);
+      expect(lostAckSender.stateTrail).toEqual(['connecting', 'connected', 'disconnected 1006 (reconnecting)', 'connecting', 'connected']);
       await new Promise((r) => setTimeout(r, 200));
-      expect(owen.contents).toEqual(['ack lost']);
+      expect(lostAckReceiver.contents).toEqual(['ack lost']);
     });
 
     it('drops the copies a replay sends again after its acks were lost, and acks them so they stop', async () => {
-      const vera = client('vera', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
-      const walt = client('walt', 'phone');
-      await Promise.all([vera.client.connect(), walt.client.connect()]);
+      const replayed = client('replayed', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+      const replaySender = client('replay-sender', 'phone');
+      await Promise.all([replayed.client.connect(), replaySender.client.connect()]);
       proxy.holdUpstream = true;
-      for (const content of ['one', 'two', 'three']) await walt.client.send('vera', content);
-      await until('vera has the three', () => vera.messages.length === 3);
+      for (const content of ['one', 'two', 'three']) await replaySender.client.send('replayed', content);
+      await until('replayed has the three', () => replayed.messages.length === 3);
       await new Promise((r) => setTimeout(r, 100));
       // Her acks never reached the gateway: it replays all three on the next socket.
       proxy.cutAll();
       proxy.holdUpstream = false;
-      await until('vera is back', () => vera.client.state === 'connected' && vera.states.length > 2);
-      await walt.client.send('vera', 'four');
-      await until('vera has the fourth', () => vera.messages.length >= 4);
-      expect(vera.contents).toEqual(['one', 'two', 'three', 'four']);
+      await until('replayed is back', () => replayed.client.state === 'connected' && replayed.states.length > 2);
+      await replaySender.client.send('replayed', 'four');
+      await until('replayed has the fourth', () => replayed.messages.length >= 4);
+      expect(replayed.contents).toEqual(['one', 'two', 'three', 'four']);
       // Acked this time: a third socket is sent nothing old.
-      await vera.client.close();
-      await expectNothingReplayed(vera, walt);
+      await replayed.client.close();
+      await expectNothingReplayed(replayed, replaySender);
     });
 
     it('sends a send made while disconnected once it is connected again', async () => {
-      const pia = client('pia', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 300, maxDelayMs: 300 } });
-      const quinn = client('quinn', 'phone');
-      await Promise.all([pia.client.connect(), quinn.client.connect()]);
+      const queuedSender = client('queued-sender', 'phone', { url: proxy.wsUrl, reconnect: { initialDelayMs: 300, maxDelayMs: 300 } });
+      const queuedReceiver = client('queued-receiver', 'phone');
+      await Promise.all([queuedSender.client.connect(), queuedReceiver.client.connect()]);
       proxy.cutAll();
-      await until('pia knows it is down', () => pia.client.state !== 'connected');
-      const acks = await Promise.all(['a', 'b', 'c'].map((content) => pia.client.send('quinn', content)));
+      await until('queuedSender knows it is down', () => queuedSender.client.state !== 'connected');
+      const acks = await Promise.all(['a', 'b', 'c'].map((content) => queuedSender.client.send('queued-receiver', content)));
       expect(acks.map((a) => a.status)).toEqual(['delivered', 'delivered', 'delivered']);
-      await until('quinn has the three', () => quinn.messages.length === 3);
-      expect(quinn.contents).toEqual(['a', 'b', 'c']);
+      await until('queuedReceiver has the three', () => queuedReceiver.messages.length === 3);
+      expect(queuedReceiver.contents).toEqual(['a', 'b', 'c']);
     });
 
     it('finds a silent connection dead after three heartbeat intervals and reconnects', async () => {
-      const ruth = client('ruth', 'phone', { url: proxy.wsUrl, heartbeatIntervalMs: 200, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
-      await ruth.client.connect();
+      const silent = client('silent', 'phone', { url: proxy.wsUrl, heartbeatIntervalMs: 200, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+      await silent.client.connect();
       // Heartbeats keep a quiet but healthy connection up.
       await new Promise((r) => setTimeout(r, 1_000));
-      expect(ruth.client.state).toBe('connected');
+      expect(silent.client.state).toBe('connected');
       const connections = proxy.connections;
       proxy.holdDownstream = true;
       proxy.holdUpstream = true;
       const heldAt = Date.now();
-      await until('ruth gave the connection up', () => ruth.client.state !== 'connected', 3_000);
+      await until('silent gave the connection up', () => silent.client.state !== 'connected', 3_000);
       expect(Date.now() - heldAt).toBeGreaterThanOrEqual(400);
       proxy.holdDownstream = false;
       proxy.holdUpstream = false;
-      await until('ruth is back', () => ruth.client.state === 'connected', 5_000);
+      await until('silent is back', () => silent.client.state === 'connected', 5_000);
       expect(proxy.connections).toBeGreaterThan(connections);
-      expect(ruth.states.find((s) => s.state === 'disconnected')).toMatchObject({ code: 4007, willReconnect: true });
+      expect(silent.states.find((s) => s.state === 'disconnected')).toMatchObject({ code: 4007, willReconnect: true });
     });
   });
 
@@ -284,24 +284,24 @@ describe('the client SDK on one gateway', () => {
     });
 
     it('holds sends refused with RATE_LIMIT_EXCEEDED and resends them later, in order, until acked', async () => {
-      const xena = client('xena', 'phone', { url: limited.wsUrl, reconnect: { initialDelayMs: 200, maxDelayMs: 1_000 } });
-      const yuri = client('yuri', 'phone', { url: limited.wsUrl });
-      await Promise.all([xena.client.connect(), yuri.client.connect()]);
+      const limitedSender = client('limited-sender', 'phone', { url: limited.wsUrl, reconnect: { initialDelayMs: 200, maxDelayMs: 1_000 } });
+      const limitedReceiver = client('limited-receiver', 'phone', { url: limited.wsUrl });
+      await Promise.all([limitedSender.client.connect(), limitedReceiver.client.connect()]);
       const started = Date.now();
       const contents = Array.from({ length: 8 }, (_, i) => `r${i}`);
-      const acks = await Promise.all(contents.map((content) => xena.client.send('yuri', content)));
+      const acks = await Promise.all(contents.map((content) => limitedSender.client.send('limited-receiver', content)));
       // Three fit in a one-second window: the rest waited for the next windows.
       expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
       expect(new Set(acks.map((a) => a.sequenceNumber)).size).toBe(8);
-      await until('yuri has all eight', () => yuri.messages.length >= 8, 5_000);
-      expect(yuri.contents).toEqual(contents);
-      expect(xena.errors).toEqual([]);
+      await until('limitedReceiver has all eight', () => limitedReceiver.messages.length >= 8, 5_000);
+      expect(limitedReceiver.contents).toEqual(contents);
+      expect(limitedSender.errors).toEqual([]);
     });
 
     it('refuses a device past the limit with DEVICE_LIMIT_EXCEEDED (4005) and does not try again', async () => {
-      const first = client('ada', 'phone', { url: limited.wsUrl });
+      const first = client('many-devices', 'phone', { url: limited.wsUrl });
       await first.client.connect();
-      const second = client('ada', 'laptop', { url: limited.wsUrl, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
+      const second = client('many-devices', 'laptop', { url: limited.wsUrl, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
       await expect(second.client.connect()).rejects.toMatchObject({ code: 'DEVICE_LIMIT_EXCEEDED' });
       await new Promise((r) => setTimeout(r, 300));
       expect(second.stateTrail).toEqual(['connecting', 'disconnected 4005']);
@@ -312,41 +312,41 @@ describe('the client SDK on one gateway', () => {
   describe('tokens', () => {
     it('keeps one socket alive across short-lived tokens by sending refresh_token before each exp', async () => {
       let minted = 0;
-      const sam = client('sam', 'phone', {
+      const refreshed = client('refreshed', 'phone', {
         token: () => {
           minted++;
-          return token('sam', 'phone', { expiresInSeconds: 2 });
+          return token('refreshed', 'phone', { expiresInSeconds: 2 });
         },
       });
-      await sam.client.connect();
+      await refreshed.client.connect();
       await new Promise((r) => setTimeout(r, 4_500));
-      expect(sam.client.state).toBe('connected');
-      expect(sam.stateTrail).toEqual(['connecting', 'connected']);
+      expect(refreshed.client.state).toBe('connected');
+      expect(refreshed.stateTrail).toEqual(['connecting', 'connected']);
       expect(minted).toBeGreaterThanOrEqual(3);
-      expect(sam.errors).toEqual([]);
-      expect((await sam.client.send('bob', 'still here')).sequenceNumber).toBeGreaterThan(0);
+      expect(refreshed.errors).toEqual([]);
+      expect((await refreshed.client.send('reader', 'still here')).sequenceNumber).toBeGreaterThan(0);
     });
 
     it('stops at TOKEN_EXPIRED (4003) with a fixed token, which cannot be renewed', async () => {
-      const tess = client('tess', 'phone', { token: await token('tess', 'phone', { expiresInSeconds: 1 }) });
-      await tess.client.connect();
-      await until('the token expired', () => tess.client.state === 'disconnected', 5_000);
-      expect(tess.stateTrail).toEqual(['connecting', 'connected', 'disconnected 4003']);
-      expect(tess.errors.map((e) => e.code)).toEqual(['TOKEN_EXPIRED']);
+      const expiring = client('expiring', 'phone', { token: await token('expiring', 'phone', { expiresInSeconds: 1 }) });
+      await expiring.client.connect();
+      await until('the token expired', () => expiring.client.state === 'disconnected', 5_000);
+      expect(expiring.stateTrail).toEqual(['connecting', 'connected', 'disconnected 4003']);
+      expect(expiring.errors.map((e) => e.code)).toEqual(['TOKEN_EXPIRED']);
     });
 
     it('reconnects with a new token from the provider after TOKEN_EXPIRED', async () => {
       // The first token cannot be refreshed in time (the provider is slow once); the reconnect asks again.
       let calls = 0;
-      const uma = client('uma', 'phone', {
+      const renewed = client('renewed', 'phone', {
         token: async () => {
           calls++;
           if (calls === 2) await new Promise((r) => setTimeout(r, 2_500));
-          return token('uma', 'phone', { expiresInSeconds: calls === 1 ? 1 : 60 });
+          return token('renewed', 'phone', { expiresInSeconds: calls === 1 ? 1 : 60 });
         },
       });
-      await uma.client.connect();
-      await until('uma reconnected after the expiry', () => uma.stateTrail.includes('disconnected 4003 (reconnecting)') && uma.client.state === 'connected', 8_000);
+      await renewed.client.connect();
+      await until('renewed reconnected after the expiry', () => renewed.stateTrail.includes('disconnected 4003 (reconnecting)') && renewed.client.state === 'connected', 8_000);
       expect(calls).toBeGreaterThanOrEqual(3);
     });
   });
