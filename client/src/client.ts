@@ -231,8 +231,10 @@ export class GatewayClient {
     } catch (err) {
       return Promise.reject(new GatewayError('INVALID_ARGUMENT', `metadata cannot be sent as JSON: ${(err as Error).message}`, msgId));
     }
-    const acked = this.outbox.add(msgId, text);
-    if (this.currentState === 'connected') this.write(text);
+    // Behind sends waiting for a retry, a new one waits too, so as not to overtake them.
+    const holdBack = this.outbox.holding;
+    const acked = this.outbox.add(msgId, text, holdBack);
+    if (!holdBack && this.currentState === 'connected') this.write(text);
     return acked;
   }
 

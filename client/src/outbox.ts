@@ -27,6 +27,7 @@ interface PendingSend {
 export class Outbox {
   /** In send order (a Map iterates in insertion order), which resends keep. */
   private readonly sends = new Map<string, PendingSend>();
+  private heldCount = 0;
 
   get size(): number {
     return this.sends.size;
@@ -37,14 +38,20 @@ export class Outbox {
     return this.sends.get(msgId)?.promise;
   }
 
-  add(msgId: string, text: string): Promise<SendAck> {
+  /** Whether some sends wait for a retry: a new one waits behind them, so as not to overtake them. */
+  get holding(): boolean {
+    return this.heldCount > 0;
+  }
+
+  add(msgId: string, text: string, held = false): Promise<SendAck> {
     let resolve!: (ack: SendAck) => void;
     let reject!: (err: GatewayError) => void;
     const promise = new Promise<SendAck>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    this.sends.set(msgId, { text, promise, resolve, reject, held: false });
+    this.sends.set(msgId, { text, promise, resolve, reject, held });
+    if (held) this.heldCount++;
     return promise;
   }
 
@@ -53,29 +60,34 @@ export class Outbox {
   }
 
   resolve(msgId: string, ack: SendAck): void {
-    const send = this.sends.get(msgId);
-    if (send === undefined) return;
-    this.sends.delete(msgId);
-    send.resolve(ack);
+    this.take(msgId)?.resolve(ack);
   }
 
   reject(msgId: string, err: GatewayError): void {
-    const send = this.sends.get(msgId);
-    if (send === undefined) return;
-    this.sends.delete(msgId);
-    send.reject(err);
+    this.take(msgId)?.reject(err);
   }
 
   rejectAll(err: GatewayError): void {
     const sends = [...this.sends.values()];
     this.sends.clear();
+    this.heldCount = 0;
     for (const send of sends) send.reject(err);
+  }
+
+  private take(msgId: string): PendingSend | undefined {
+    const send = this.sends.get(msgId);
+    if (send === undefined) return undefined;
+    this.sends.delete(msgId);
+    if (send.held) this.heldCount--;
+    return send;
   }
 
   /** Keeps a send back until `release()`: the gateway refused it for now. */
   hold(msgId: string): void {
     const send = this.sends.get(msgId);
-    if (send !== undefined) send.held = true;
+    if (send === undefined || send.held) return;
+    send.held = true;
+    this.heldCount++;
   }
 
   /** Texts of every send to write on a new socket, oldest first; held ones too, since a new socket is a retry. */
@@ -85,6 +97,7 @@ export class Outbox {
       send.held = false;
       texts.push(send.text);
     }
+    this.heldCount = 0;
     return texts;
   }
 
@@ -96,6 +109,7 @@ export class Outbox {
       send.held = false;
       texts.push(send.text);
     }
+    this.heldCount = 0;
     return texts;
   }
 }
