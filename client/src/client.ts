@@ -432,11 +432,12 @@ export class GatewayClient {
     this.authenticated = true;
     this.attempt = 0;
     this.lastSentAt = Date.now();
-    this.setState({ state: 'connected' });
     // Acks first: they move the gateway's replay position before anything else happens on this socket.
     this.flushAcks();
+    // Then the outbox, before the app hears `connected`: a send it makes then goes out after the older ones.
     for (const text of this.outbox.all()) this.write(text);
     this.scheduleRefresh();
+    this.setState({ state: 'connected' });
     this.settleWaiters();
   }
 
