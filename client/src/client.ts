@@ -12,7 +12,7 @@
  * connection, ack batch, token refresh, reconnect and resend.
  */
 import { backoffDelay, drainDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
-import { ClientClose, closeRule, GatewayError, RETRIABLE_SEND_ERRORS } from './errors.ts';
+import { ClientClose, closeRule, GatewayError, RETRIABLE_SEND_ERRORS, type ClosePolicy } from './errors.ts';
 import type { ClientFrame, ErrorFrame, Metadata, SendMsgFrame, ServerFrame } from './frames.ts';
 import { Inbox, type Message } from './inbox.ts';
 import { Outbox, type SendAck } from './outbox.ts';
@@ -348,16 +348,11 @@ export class GatewayClient {
   private closed(code: number, reason: string, wasConnected: boolean): void {
     if (this.currentState === 'closed') return;
     const rule = closeRule(code);
-    let delay: number;
-    if (rule.policy === 'drain') {
-      delay = drainDelay(this.backoff, Math.random);
-    } else if (rule.policy === 'backoff' || (rule.policy === 'token' && wasConnected && this.tokens.renewable)) {
-      // A token that expired on an open socket: the provider gives a new one at the next connect.
-      delay = rule.policy === 'token' ? drainDelay(this.backoff, Math.random) : backoffDelay(this.attempt++, this.backoff, Math.random);
-    } else {
+    const delay = this.reconnectDelay(rule.policy, wasConnected);
+    if (delay === undefined) {
       const said = this.lastError;
       if (said !== null && (!wasConnected || said.code === rule.errorCode)) this.stop(said, code, reason, wasConnected);
-      else this.stop(new GatewayError(rule.errorCode ?? 'CONNECTION_CLOSED', reason || `closed with ${code}`), code, reason, false);
+      else this.stop(new GatewayError(rule.errorCode ?? 'CONNECTION_CLOSED', reason || `closed with ${code}`), code, reason);
       return;
     }
     // The next node, for a fleet given as a list of URLs.
@@ -365,6 +360,21 @@ export class GatewayClient {
     this.reconnectAt = Date.now() + delay;
     this.setState({ state: 'disconnected', code, reason, willReconnect: true });
     this.arm();
+  }
+
+  /** Milliseconds to wait before reconnecting after a close under `policy`, or undefined to stop. */
+  private reconnectDelay(policy: ClosePolicy, wasConnected: boolean): number | undefined {
+    switch (policy) {
+      case 'drain':
+        return drainDelay(this.backoff, Math.random);
+      case 'backoff':
+        return backoffDelay(this.attempt++, this.backoff, Math.random);
+      case 'token':
+        // Expired on an open socket: a provider gives a new token at once. Refused at connect: it just did not.
+        return wasConnected && this.tokens.renewable ? drainDelay(this.backoff, Math.random) : undefined;
+      case 'stop':
+        return undefined;
+    }
   }
 
   /**
