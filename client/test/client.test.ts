@@ -309,6 +309,25 @@ describe('the client SDK on one gateway', () => {
     });
   });
 
+  describe('on a gateway that closes a socket silent for one second', () => {
+    let strict: RunningGateway;
+    beforeAll(async () => {
+      strict = await startGateway({ HEARTBEAT_TIMEOUT_MS: '1000' });
+    });
+    afterAll(async () => {
+      await strict?.stop();
+    });
+
+    it('keeps an idle socket open with heartbeats; one heartbeating too rarely is closed (4007) and reconnects', async () => {
+      const steady = client('steady', 'phone', { url: strict.wsUrl, heartbeatIntervalMs: 300 });
+      const sleepy = client('sleepy', 'phone', { url: strict.wsUrl, heartbeatIntervalMs: 5_000, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+      await Promise.all([steady.client.connect(), sleepy.client.connect()]);
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(steady.stateTrail).toEqual(['connecting', 'connected']);
+      expect(sleepy.stateTrail.slice(0, 4)).toEqual(['connecting', 'connected', 'disconnected 4007 (reconnecting)', 'connecting']);
+    });
+  });
+
   describe('tokens', () => {
     it('keeps one socket alive across short-lived tokens by sending refresh_token before each exp', async () => {
       let minted = 0;
