@@ -42,7 +42,8 @@ docker_engine_answers() {
 }
 
 install_packages() {
-  local wanted=(podman runc mmdebstrap curl) missing=() p
+  # chromium: the client SDK's test runs it headless on a page that imports client/dist.
+  local wanted=(podman runc mmdebstrap curl chromium) missing=() p
   command -v mvn >/dev/null || wanted+=(maven)
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
