@@ -153,10 +153,11 @@ export interface MembershipChangeFrame {
   timestamp: ServerTimestamp;
 }
 
+/** A refused frame (the socket stays open), a socket refused or closed by the gateway (a close follows), or lost history. */
 export interface ErrorFrame {
   type: 'error';
   error_code: ErrorCode;
-  /** For people; a refused frame's names the field at fault. */
+  /** For people; for a refused frame it names the field at fault. */
   error_message: string;
   /**
    * The refused frame's `msg_id` as sent (cut to 128 characters), so it need not be a valid id.
