@@ -2,6 +2,7 @@
 // each of the three token forms, traffic that makes every frame type in both
 // directions, and every frame checked against the schema of its type.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket, { type ClientOptions } from 'ws';
 import { addMember, removeMember } from '../../../gateway/test/support/admin.ts';
 import { TestClient, OpenClients, type Frame } from '../../../gateway/test/support/client.ts';
 import { startGateway, token, type RunningGateway } from '../../../gateway/test/support/gateway.ts';
@@ -50,6 +51,22 @@ class Wire {
   }
 }
 
+/** The HTTP status of an upgrade the gateway refuses before it becomes a socket. */
+function upgradeStatus(url: string, options: ClientOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    ws.on('unexpected-response', (req, res) => {
+      req.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.on('open', () => {
+      ws.close();
+      reject(new Error('the upgrade was accepted'));
+    });
+    ws.on('error', () => {});
+  });
+}
+
 const bearer = async (user: string, device: string): Promise<{ headers: Record<string, string> }> => ({
   headers: { Authorization: `Bearer ${await token(user, device)}` },
 });
@@ -74,14 +91,15 @@ function nested(levels: number): Record<string, unknown> {
 describe('the AsyncAPI document against a real gateway', () => {
   const validators = frameValidators();
   const documented = [...validators.keys()].sort();
-  const closeCodes = (loadYaml(ASYNCAPI_FILE).channels as { ws: { 'x-close-codes': Array<{ code: number }> } }).ws['x-close-codes'];
+  const channel = (loadYaml(ASYNCAPI_FILE).channels as { ws: { 'x-close-codes': Array<{ code: number }>; 'x-upgrade-refusals': Array<{ status: number }> } }).ws;
+  const upgradeStatuses: number[] = [];
   const wire = new Wire();
   /** Frames the document must refuse, each with the error code the gateway answered it with. */
   const refused: Array<{ frame: Frame; code: unknown }> = [];
   let gw: RunningGateway;
 
   beforeAll(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ ALLOWED_ORIGINS: 'https://chat.example' });
     // The three token forms: header, subprotocol entry, query.
     const alice = await wire.connect(gw.wsUrl, await bearer('alice', 'phone'));
     const bob = await wire.connect(gw.wsUrl, {}, [SUBPROTOCOL, `bearer.${await token('bob', 'phone')}`]);
@@ -151,6 +169,13 @@ describe('the AsyncAPI document against a real gateway', () => {
     const forged = wire.open(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('eve', 'x', { secret: 'w'.repeat(40) })}` } });
     expect(await wire.closedBy(forged)).toBe(4004);
     expect(await wire.closedBy(wire.open(gw.wsUrl))).toBe(4001);
+
+    // Refusals that stay plain HTTP, and a drain that closes open sockets with 1012.
+    upgradeStatuses.push(await upgradeStatus(gw.wsUrl, { ...(await bearer('alice', 'tablet')), origin: 'https://elsewhere.example' }));
+    const drained = gw.node.drain(5000);
+    expect(await wire.closedBy(alice)).toBe(1012);
+    upgradeStatuses.push(await upgradeStatus(gw.wsUrl, await bearer('alice', 'tablet')));
+    await drained;
   });
 
   afterAll(async () => {
@@ -190,7 +215,11 @@ describe('the AsyncAPI document against a real gateway', () => {
   });
 
   it('lists the close codes the gateway sent', () => {
-    expect(wire.closeCodes.length).toBeGreaterThan(0);
-    for (const code of wire.closeCodes) expect(closeCodes.map((c) => c.code)).toContain(code);
+    expect(wire.closeCodes).toEqual([4004, 4001, 1012]);
+    for (const code of wire.closeCodes) expect(channel['x-close-codes'].map((c) => c.code)).toContain(code);
+  });
+
+  it('lists the HTTP statuses of the upgrades the gateway refused', () => {
+    expect(upgradeStatuses).toEqual(channel['x-upgrade-refusals'].map((r) => r.status));
   });
 });
