@@ -223,10 +223,16 @@ async function logIn(user, device) {
   });
   const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   const heartbeat = Number(params.get('heartbeat_ms')) || 30_000;
+  // Fetched before the client exists so that an id the gateway refuses is reported here, not retried.
+  let first = await devToken(user, device);
   client = new sdk.GatewayClient({
     url: wsUrl,
-    // Called on every (re)connect: a node reached after a drain gets a fresh token.
-    token: () => devToken(user, device),
+    // Called on every (re)connect: after the first, each connect (a node reached after a drain too) gets a fresh token.
+    token: async () => {
+      const token = first ?? (await devToken(user, device));
+      first = null;
+      return token;
+    },
     reconnect: { initialDelayMs: 250, maxDelayMs: 5_000 },
     heartbeatIntervalMs: heartbeat,
   });
