@@ -180,7 +180,7 @@ function onState(e) {
   if (e.state === 'connected') {
     connects++;
     node.textContent = connects > 1 ? `connected (reconnect ${connects - 1})` : 'connected';
-    activity(connects > 1 ? `reconnected; ${client.pending} unacked message(s) resent` : 'connected');
+    activity(connects > 1 ? `reconnected; ${client.pending} message(s) awaiting their ack` : 'connected');
     return;
   }
   const why = e.code === undefined ? '' : ` (${e.code}${e.reason ? ` ${e.reason}` : ''})`;
