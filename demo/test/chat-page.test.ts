@@ -5,6 +5,7 @@
  * and one of them goes offline and catches up. A gateway without dev mode
  * serves none of it.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -129,6 +130,21 @@ describe('demo page in headless Chromium, one dev gateway', () => {
     await page.locator('#login-error', { hasText: 'INVALID_MESSAGE_FORMAT' }).waitFor();
     expect(await page.locator('#chat').isHidden()).toBe(true);
     await context.close();
+  });
+});
+
+describe('demo token endpoint with a key the gateway cannot sign with', () => {
+  it('refuses to mint in dev mode when tokens are verified with a public key', async () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const gw = await startGateway({ DEV_MODE: 'true', JWT_SECRET: '', JWT_PUBLIC_KEY: pem });
+    try {
+      const res = await fetch(`${gw.httpUrl}/demo/token?user_id=alice&device_id=d`);
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { error_code: string }).error_code).toBe('DEV_TOKENS_DISABLED');
+    } finally {
+      await gw.stop();
+    }
   });
 });
 
