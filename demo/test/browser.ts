@@ -4,21 +4,39 @@
  * `npm run e2e:setup` installs (CHROMIUM_PATH overrides its path).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SDK_ENTRY = `${ROOT}client/dist/index.js`;
+const SDK_SOURCES = `${ROOT}client/src/`;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Builds the client SDK (the page imports its output from `/demo/sdk/`) and fails clearly when there is none. */
+/**
+ * Builds the client SDK (the page imports its output from `/demo/sdk/`) when its
+ * sources are newer than the build, and fails clearly when there is none.
+ * `npm test` builds it before the suite, so test files do not rebuild it under
+ * each other's pages.
+ */
 export function buildSdk(): void {
   const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
-  if (scripts['client:build'] !== undefined) execFileSync('npm', ['run', '-s', 'client:build'], { cwd: ROOT, stdio: 'inherit' });
+  if (scripts['client:build'] !== undefined && newestSource() > builtAt()) {
+    execFileSync('npm', ['run', '-s', 'client:build'], { cwd: ROOT, stdio: 'inherit' });
+  }
   if (!existsSync(SDK_ENTRY)) {
     throw new Error(`the demo page imports the client SDK from ${SDK_ENTRY}, which does not exist: build it with \`npm run client:build\``);
   }
+}
+
+function newestSource(): number {
+  if (!existsSync(SDK_SOURCES)) return 0;
+  const files = readdirSync(SDK_SOURCES, { recursive: true, encoding: 'utf8' });
+  return Math.max(0, ...files.map((f) => statSync(`${SDK_SOURCES}${f}`).mtimeMs));
+}
+
+function builtAt(): number {
+  return existsSync(SDK_ENTRY) ? statSync(SDK_ENTRY).mtimeMs : -1;
 }
 
 export async function launchChromium(): Promise<Browser> {
@@ -27,7 +45,8 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 }
 
-const SECOND = 1000;
+/** How long a wait on the page lasts by default: generous, as the suite shares the machine's cores. */
+const WAIT = 15_000;
 
 /** One browser context (its own cookies, its own network) with the demo page logged in as one user. */
 export class ChatPage {
@@ -55,11 +74,11 @@ export class ChatPage {
   }
 
   /** Waits until the connection badge shows `state` (and `text`, when given). */
-  async state(state: string, text?: RegExp, timeout = 10 * SECOND): Promise<void> {
+  async state(state: string, text?: RegExp, timeout = WAIT): Promise<void> {
     await this.page.locator(`#connection[data-state="${state}"]`, text === undefined ? {} : { hasText: text }).waitFor({ timeout });
   }
 
-  async notConnected(timeout = 10 * SECOND): Promise<void> {
+  async notConnected(timeout = WAIT): Promise<void> {
     await this.page.locator('#connection:not([data-state="connected"])').waitFor({ timeout });
   }
 
@@ -72,7 +91,7 @@ export class ChatPage {
   }
 
   /** Selects a conversation from the list, waiting until it is there (built from an incoming message). */
-  async select(title: string, timeout = 10 * SECOND): Promise<void> {
+  async select(title: string, timeout = WAIT): Promise<void> {
     const button = this.conversationButton(title);
     await button.waitFor({ timeout });
     await button.click();
@@ -93,17 +112,17 @@ export class ChatPage {
   }
 
   /** Waits until the own message `content` shows a status matching `status`; returns the status text. */
-  async status(content: string, status: RegExp, timeout = 10 * SECOND): Promise<string> {
+  async status(content: string, status: RegExp, timeout = WAIT): Promise<string> {
     const node = this.message(content).locator('.status', { hasText: status });
     await node.waitFor({ timeout });
     return node.innerText();
   }
 
-  async shows(text: string, timeout = 10 * SECOND): Promise<void> {
+  async shows(text: string, timeout = WAIT): Promise<void> {
     await this.page.locator('#messages li', { hasText: text }).first().waitFor({ timeout });
   }
 
-  async activity(text: string | RegExp, timeout = 10 * SECOND): Promise<void> {
+  async activity(text: string | RegExp, timeout = WAIT): Promise<void> {
     await this.page.locator('#activity li', { hasText: text }).first().waitFor({ timeout });
   }
 
