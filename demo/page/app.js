@@ -133,13 +133,14 @@ function onReceipt(receipt) {
   const target = sentItems.get(receipt.msgId);
   if (target === undefined) return;
   const conv = conversations.get(target.conversation);
-  for (const item of conv.items) {
-    if (item.mine && item.sequenceNumber !== undefined && item.sequenceNumber <= target.sequenceNumber) {
-      item.readBy.add(receipt.readerId);
-      updateStatus(item);
-    }
+  // Without its ack yet, the message's place is unknown: only it is marked.
+  const covered = target.sequenceNumber === undefined ? [target]
+    : conv.items.filter((item) => item.mine && item.sequenceNumber !== undefined && item.sequenceNumber <= target.sequenceNumber);
+  for (const item of covered) {
+    item.readBy.add(receipt.readerId);
+    updateStatus(item);
   }
-  activity(`${receipt.readerId} read up to your message #${target.sequenceNumber} in ${title(conv)}`);
+  activity(`${receipt.readerId} read up to your message #${target.sequenceNumber ?? '?'} in ${title(conv)}`);
 }
 
 // ---- SDK events ----
@@ -279,7 +280,10 @@ $('composer').addEventListener('submit', (event) => {
 });
 
 document.addEventListener('visibilitychange', () => {
-  if (current !== null) markRead(current);
+  if (current === null || document.visibilityState !== 'visible') return;
+  current.unread = 0;
+  markRead(current);
+  renderConversations();
 });
 
 // `?user=alice&device=laptop` logs in straight away (links, screenshots).

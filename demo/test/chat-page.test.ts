@@ -49,8 +49,11 @@ describe('demo page in headless Chromium, one dev gateway', () => {
     await alice.openChat('user', 'bob');
     await alice.send(markup);
     const first = sequenceOf(await alice.status(markup, /^delivered #\d+$/));
+    // Unread until Bob opens the conversation.
+    await bob.conversationButton('@ alice').locator('.unread', { hasText: /^1$/ }).waitFor();
     await bob.select('@ alice');
     await bob.message(markup).waitFor();
+    expect(await bob.conversationButton('@ alice').locator('.unread').innerText()).toBe('');
     expect(await bob.message(markup).locator('.sender').innerText()).toBe('alice');
     expect(await bob.page.locator('#messages img').count()).toBe(0);
     expect(await bob.page.evaluate('window.injected')).toBeUndefined();
