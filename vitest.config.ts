@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['gateway/test/**/*.test.ts', 'client/test/**/*.test.ts', 'docs/api/test/**/*.test.ts', 'operator/test/**/*.test.ts', 'charts/test/**/*.test.ts', 'e2e/**/*.test.ts'],
+    include: ['gateway/test/**/*.test.ts', 'client/test/**/*.test.ts', 'docs/api/test/**/*.test.ts', 'demo/test/**/*.test.ts', 'operator/test/**/*.test.ts', 'charts/test/**/*.test.ts', 'e2e/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
     // Over-the-wire tests bind real ports; forks keep each file's servers apart.

@@ -2,7 +2,7 @@
 # Prepares a machine without a Docker engine to run the e2e suite on Podman:
 # installs Podman, builds the service images from Debian packages (and Kafka's
 # jars from Maven Central), and serves Podman's Docker-compatible API for
-# testcontainers. Idempotent; a warm run only checks and prints the exports.
+# testcontainers. Installs Chromium for the demo page's tests on any machine. Idempotent; a warm run only checks and prints the exports.
 # Run as root. Where a real Docker engine answers, it only says so: the suite
 # then uses the official images.
 #
@@ -41,11 +41,10 @@ docker_engine_answers() {
   [[ -n "$server" && "$server" != null && "$server" != *Podman* ]]
 }
 
-install_packages() {
-  # chromium: the client SDK's test runs it headless on a page that imports client/dist.
-  local wanted=(podman runc mmdebstrap curl chromium) missing=() p
-  command -v mvn >/dev/null || wanted+=(maven)
-  for p in "${wanted[@]}"; do
+# Installs those of the given Debian packages that are missing.
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [[ ${#missing[@]} -eq 0 ]] && return
@@ -56,6 +55,12 @@ install_packages() {
     apt-get -q update >&2
     apt-get -q install -y "${missing[@]}" >&2
   fi
+}
+
+install_packages() {
+  local wanted=(podman runc mmdebstrap curl)
+  command -v mvn >/dev/null || wanted+=(maven)
+  install_missing "${wanted[@]}"
 }
 
 # crun fails here ("cgroups in hybrid mode not supported") and the default
@@ -190,6 +195,8 @@ main() {
   # Concurrent runs would build the same images twice.
   exec 9>/run/imgw-setup.lock
   flock 9
+  # The demo page's tests (demo/test) drive this Chromium; no browser is downloaded.
+  install_missing chromium
   if [[ -z ${IMGW_FORCE_PODMAN:-} ]] && docker_engine_answers; then
     log "a Docker engine answers: nothing to build, the suite uses official images"
     return

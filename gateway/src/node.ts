@@ -38,6 +38,7 @@ import type { Store } from './store/store.ts';
 import { FrameRouter } from './api/frame-router.ts';
 import { BearerTokens } from './api/grpc-auth.ts';
 import { GrpcServer } from './api/grpc-server.ts';
+import { demoRoutes } from './api/demo-routes.ts';
 import { createHttpApp, type Readiness } from './api/http-app.ts';
 import { WsServer } from './api/ws-server.ts';
 import { CertificateReloader, readKeyPair } from './tls/certificates.ts';
@@ -172,6 +173,7 @@ export class GatewayNode {
       groups,
       adminToken: config.adminToken,
       log: this.log,
+      demo: config.devMode ? demoRoutes(config.jwt) : undefined,
     });
     if (this.reloader !== null && pair !== null) {
       const https = createHttpsServer({ cert: pair.cert, key: pair.key }, app);

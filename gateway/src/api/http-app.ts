@@ -24,6 +24,8 @@ export interface HttpAppParts {
   markDraining: () => void;
   adminToken: string | undefined;
   log: Logger;
+  /** The dev-mode demo page and its token endpoint, mounted at `/demo`; absent in production. */
+  demo?: express.Router | undefined;
 }
 
 export function createHttpApp(parts: HttpAppParts): express.Express {
@@ -78,6 +80,7 @@ export function createHttpApp(parts: HttpAppParts): express.Express {
     res.status(202).json({ status: 'draining' });
   });
   app.use('/v1', admin);
+  if (parts.demo !== undefined) app.use('/demo', parts.demo);
 
   app.use((_req, res) => {
     res.status(404).json(apiError('NOT_FOUND', 'no such endpoint'));
@@ -118,12 +121,12 @@ function groupAndUser(req: Request, res: Response): { groupId: string; userId: s
   return userId === undefined ? undefined : { groupId, userId };
 }
 
-function checkedId(value: unknown, name: string, res: Response): string | undefined {
+export function checkedId(value: unknown, name: string, res: Response): string | undefined {
   if (isValidId(value)) return value;
   res.status(400).json(apiError('INVALID_MESSAGE_FORMAT', `${name} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`));
   return undefined;
 }
 
-function apiError(code: string, message: string): { error_code: string; error_message: string } {
+export function apiError(code: string, message: string): { error_code: string; error_message: string } {
   return { error_code: code, error_message: message };
 }

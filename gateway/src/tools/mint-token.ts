@@ -5,7 +5,7 @@
  * a gateway in DEV_MODE accepts).
  */
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
+import { mintToken } from '../auth/mint.ts';
 import { DEV_JWT_SECRET } from '../config/config.ts';
 import { isValidId } from '../protocol/validate.ts';
 
@@ -26,11 +26,5 @@ if (!isValidId(values.user) || !isValidId(values.device) || !Number.isInteger(tt
   process.exit(2);
 }
 const secret = values.secret ?? process.env.JWT_SECRET ?? DEV_JWT_SECRET;
-let jwt = new SignJWT({ user_id: values.user, device_id: values.device })
-  .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-  .setSubject(values.user)
-  .setIssuedAt()
-  .setExpirationTime(Math.floor(Date.now() / 1000) + ttl);
-if (values.issuer !== undefined) jwt = jwt.setIssuer(values.issuer);
-if (values.audience !== undefined) jwt = jwt.setAudience(values.audience);
-process.stdout.write((await jwt.sign(new TextEncoder().encode(secret))) + '\n');
+const jwt = await mintToken(values.user, values.device, { secret, ttlSeconds: ttl, issuer: values.issuer, audience: values.audience });
+process.stdout.write(jwt + '\n');
