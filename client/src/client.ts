@@ -13,7 +13,7 @@
  */
 import { backoffDelay, drainDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { ClientClose, closeRule, GatewayError, RETRIABLE_SEND_ERRORS, type ClosePolicy } from './errors.ts';
-import type { ClientFrame, ErrorFrame, Metadata, SendMsgFrame, ServerFrame } from './frames.ts';
+import type { ClientFrame, ErrorFrame, Metadata, SendMsgFrame, ServerFrame } from './generated/frames.ts';
 import { Inbox, type Message } from './inbox.ts';
 import { Outbox, type SendAck } from './outbox.ts';
 import { refreshTime, tokenExpiry, TokenSource, type TokenProvider } from './token.ts';

@@ -8,7 +8,7 @@
  * conversation is a replayed copy: dropped, but still acked so the gateway's
  * position moves on. Gaps are normal: a device is not sent its own messages.
  */
-import type { ClientAckFrame, MessageFrame, Metadata, RecipientType } from './frames.ts';
+import type { ClientAckFrame, MessageFrame, Metadata, RecipientType } from './generated/frames.ts';
 
 /** A message as the app sees it. */
 export interface Message {

@@ -17,4 +17,4 @@ export { backoffDelay, drainDelay, type BackoffOptions } from './backoff.ts';
 export type { Message } from './inbox.ts';
 export type { SendAck } from './outbox.ts';
 export type { TokenProvider } from './token.ts';
-export type * from './frames.ts';
+export type * from './generated/frames.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MessageFrame } from '../src/frames.ts';
+import type { MessageFrame } from '../src/generated/frames.ts';
 import { conversationOf, Inbox } from '../src/inbox.ts';
 
 const ME = 'me';
