@@ -272,14 +272,14 @@ export class Reconciler {
       const ip = pod?.status?.podIP;
       if (ip === undefined) continue;
       const started = this.deps.drains.ensure(key, entry.name, async () => {
-        const [adminToken, fleetSecret] = await Promise.all([
+        const [adminToken, apiToken] = await Promise.all([
           this.secretValue(gw, spec.gateway.adminTokenSecretRef),
-          // The gateway accepts any of a comma-separated list and sends the first: so does the operator.
-          this.secretValue(gw, spec.gateway.fleetSecretRef).then((value) => value.split(',')[0]!.trim()),
+          // The gateway accepts any of a comma-separated list: the operator sends the first.
+          this.secretValue(gw, spec.gateway.grpcApiTokensSecretRef).then((value) => value.split(',')[0]!.trim()),
         ]);
         return {
           target: { podName: entry.name, address: { ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, startedAt: parseTime(entry.startedAt) ?? Date.now() },
-          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken, fleetSecret },
+          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken, apiToken },
           registry: this.fleet(key, spec).registry,
         };
       });
