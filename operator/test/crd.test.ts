@@ -364,6 +364,7 @@ describe('the schema accepts and rejects', () => {
       limits: { maxConnections: 50_000, maxDevicesPerUser: 3, maxContentBytes: 4096, rateLimitMessages: 60, heartbeatTimeoutMs: 60_000 },
       logLevel: 'warn',
       env: [{ name: 'ALLOWED_ORIGINS', value: 'https://chat.example' }, { name: 'KAFKA_REPLICATION_FACTOR', value: '3' }],
+      prefixes: { etcd: '/im-gateway', redisKey: 'im:', kafkaTopic: 'im-gateway' },
     },
     service: { type: 'LoadBalancer', port: 443, grpcPort: 9093, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
     podDisruptionBudget: { maxUnavailable: '25%' },

@@ -6,6 +6,7 @@
 import type { V1Deployment, V1EnvVar, V1NetworkPolicy, V1NetworkPolicyPeer, V1OwnerReference, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type IMGateway, type ResolvedIMGatewaySpec } from '../api/v1alpha1/types.ts';
 import { fleetLabels, selectorLabels } from './labels.ts';
+import { fleetPrefixes, PREFIX_ENV, type FleetPrefixes } from './prefixes.ts';
 
 /** Annotation holding a hash of what the operator last wrote, to skip no-op updates. */
 export const SPEC_HASH_ANNOTATION = 'imgateway.io/spec-hash';
@@ -59,7 +60,7 @@ export function buildDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, repl
                 { name: 'http', containerPort: port, protocol: 'TCP' },
                 { name: 'grpc', containerPort: grpcPort, protocol: 'TCP' },
               ],
-              env: gatewayEnv(spec),
+              env: gatewayEnv(gw, spec),
               ...(spec.resources !== undefined ? { resources: spec.resources as never } : {}),
               readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
               livenessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, failureThreshold: 6 },
@@ -73,7 +74,7 @@ export function buildDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, repl
 }
 
 /** The gateway's environment (README's configuration table) from the spec. */
-export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
+export function gatewayEnv(gw: IMGateway, spec: ResolvedIMGatewaySpec): V1EnvVar[] {
   const { gateway, service, drain } = spec;
   const env: V1EnvVar[] = [
     { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -108,6 +109,11 @@ export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
     if (limits[field] !== undefined) env.push({ name, value: String(limits[field]) });
   }
   if (gateway.logLevel !== undefined) env.push({ name: 'LOG_LEVEL', value: gateway.logLevel });
+  // Per-fleet prefixes; a variable set in spec.gateway.env is pushed below instead.
+  const prefixes = fleetPrefixes(gw, spec);
+  for (const [field, name] of Object.entries(PREFIX_ENV) as Array<[keyof FleetPrefixes, string]>) {
+    if (!gateway.env?.some((e) => e.name === name)) env.push({ name, value: prefixes[field] });
+  }
   for (const extra of gateway.env ?? []) env.push({ name: extra.name, value: extra.value ?? '' });
   return env;
 }

@@ -99,6 +99,17 @@ export interface GatewaySpec {
   limits?: GatewayLimits;
   logLevel?: LogLevel;
   env?: EnvVar[];
+  /** Where the fleet's state sits in etcd, Redis and Kafka; unset parts derive from namespace/name (resources/prefixes.ts). */
+  prefixes?: FleetPrefixSpec;
+}
+
+export interface FleetPrefixSpec {
+  /** ETCD_PREFIX; default `/im-gateway/<namespace>/<name>`. */
+  etcd?: string;
+  /** REDIS_KEY_PREFIX; default `im:<namespace>/<name>:`. */
+  redisKey?: string;
+  /** Prefix of KAFKA_MESSAGES_TOPIC (`.messages`) and KAFKA_GROUP_TOPIC (`.group-messages`); default `im-gateway.<namespace>.<name>`. */
+  kafkaTopic?: string;
 }
 
 export interface JwtSpec {
