@@ -57,6 +57,18 @@ install_packages() {
   fi
 }
 
+# promtool checks and unit-tests the chart's alerting rules (charts/test);
+# Debian ships it in the prometheus package. Needed with a Docker engine too.
+install_promtool() {
+  command -v promtool >/dev/null && return
+  log "installing prometheus (for promtool)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get -q install -y --no-install-recommends prometheus >&2; then
+    apt-get -q update >&2
+    apt-get -q install -y --no-install-recommends prometheus >&2
+  fi
+}
+
 # crun fails here ("cgroups in hybrid mode not supported") and the default
 # rlimits exceed the machine's hard limits, so pin runc and lower the limits.
 configure_podman() {
@@ -189,6 +201,7 @@ main() {
   # Concurrent runs would build the same images twice.
   exec 9>/run/imgw-setup.lock
   flock 9
+  install_promtool
   if [[ -z ${IMGW_FORCE_PODMAN:-} ]] && docker_engine_answers; then
     log "a Docker engine answers: nothing to build, the suite uses official images"
     return
