@@ -172,6 +172,7 @@ export class Reconciler {
 
     const dueIn = this.runDrains(gw, spec, draining, pods);
     const registry = this.registryReport(gw);
+    if (registry.removed > 0) this.events.normal(gw, 'StaleEntriesRemoved', `removed ${registry.removed} registry entries of pods that are gone`);
 
     const ready = deployment?.status?.readyReplicas ?? 0;
     let conditions: Condition[] | undefined = status.conditions;
