@@ -20,6 +20,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { MANAGED_BY, fleetLabels } from '../../operator/src/resources/labels.ts';
+import { OperatorMetrics } from '../../operator/src/health/metrics.ts';
+import { GatewayMetrics } from '../../gateway/src/observability/metrics.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -30,6 +32,8 @@ const SCHEMA_FILE = join(CHART, 'values.schema.json');
 const RELEASE = 'r1';
 const NAMESPACE = 'imgw-system';
 const OPERATOR = `${RELEASE}-im-gateway-operator`;
+/** Cluster-scoped objects carry the release namespace: two releases of one name in two namespaces must not collide. */
+const CLUSTER_OPERATOR = `${RELEASE}-im-gateway-${NAMESPACE}-operator`;
 
 // Enough for the CRD's required fields; the Secrets need not exist to render.
 const FLEET = [
@@ -59,6 +63,7 @@ interface PolicyRule {
 interface K8sObject {
   apiVersion: string;
   kind: string;
+  data?: Record<string, string>;
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   // Rendered specs are checked field by field below; their full types would add nothing.
   spec?: any;
@@ -80,6 +85,12 @@ function helmBin(): string {
 }
 
 const HELM = helmBin();
+
+/** promtool from Debian's prometheus package (e2e/infra/setup.sh installs it). */
+function promtoolBin(): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir !== '' && existsSync(join(dir, 'promtool'))) return join(dir, 'promtool');
+  throw new Error('promtool not found: run `npm run e2e:setup` (it installs the prometheus package), or apt-get install prometheus');
+}
 
 async function helm(args: string[]): Promise<{ ok: boolean; out: string }> {
   try {
@@ -151,6 +162,11 @@ const OPERATOR_GRANTS = {
   'core/events': ['create'],
   'core/secrets': ['get'],
 };
+/** In Cluster scope: what the ClusterRole grants everywhere (no Secret, no pod write) ... */
+const CLUSTER_GRANTS = { ...OPERATOR_GRANTS, 'core/pods': READ } as Record<string, string[]>;
+delete CLUSTER_GRANTS['core/secrets'];
+/** ... and what a Role grants in each fleet namespace. */
+const FLEET_NAMESPACE_GRANTS = { 'core/pods': ['patch'], 'core/secrets': ['get'] };
 
 // ---------------------------------------------------------------------------
 // The CRD's spec schema as JSON Schema, for values.schema.json's fleet.spec.
@@ -206,10 +222,10 @@ describe('the im-gateway chart', () => {
     expect(kinds).toEqual(
       [
         'CustomResourceDefinition/imgateways.imgateway.io',
-        `ClusterRole/${OPERATOR}`,
-        `ClusterRoleBinding/${OPERATOR}`,
-        `ClusterRole/${RELEASE}-im-gateway-view`,
-        `ClusterRole/${RELEASE}-im-gateway-edit`,
+        `ClusterRole/${CLUSTER_OPERATOR}`,
+        `ClusterRoleBinding/${CLUSTER_OPERATOR}`,
+        `ClusterRole/${RELEASE}-im-gateway-${NAMESPACE}-view`,
+        `ClusterRole/${RELEASE}-im-gateway-${NAMESPACE}-edit`,
         `Role/${OPERATOR}-leader-election`,
         `RoleBinding/${OPERATOR}-leader-election`,
         `ServiceAccount/${OPERATOR}`,
@@ -307,10 +323,10 @@ describe('the im-gateway chart', () => {
     expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '32Mi' } }]);
   });
 
-  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete but of NetworkPolicies, Secrets by get only', async () => {
+  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete but of NetworkPolicies, no Secret, no pod write', async () => {
     const objects = await render();
-    const role = one(objects, 'ClusterRole', OPERATOR);
-    expect(grants(role.rules!)).toEqual(OPERATOR_GRANTS);
+    const role = one(objects, 'ClusterRole', CLUSTER_OPERATOR);
+    expect(grants(role.rules!)).toEqual(CLUSTER_GRANTS);
     for (const rule of objects.flatMap((o) => o.rules ?? [])) {
       expect([...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs]).not.toContain('*');
       expect(rule.verbs).not.toEqual(expect.arrayContaining(['escalate']));
@@ -319,8 +335,8 @@ describe('the im-gateway chart', () => {
     }
     // The one object the operator removes itself: a NetworkPolicy whose spec field was turned off.
     for (const rule of role.rules!) if (rule.verbs.includes('delete')) expect(rule.resources).toEqual(['networkpolicies']);
-    const binding = one(objects, 'ClusterRoleBinding', OPERATOR);
-    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR });
+    const binding = one(objects, 'ClusterRoleBinding', CLUSTER_OPERATOR);
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CLUSTER_OPERATOR });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: OPERATOR, namespace: NAMESPACE }]);
     // Leader election: its own Lease, by name, in the release namespace only.
     const leader = one(objects, 'Role', `${OPERATOR}-leader-election`);
@@ -331,13 +347,33 @@ describe('the im-gateway chart', () => {
     });
   });
 
-  it('narrows Secret access to the names in rbac.secretNames, and refuses a fleet whose admin token or fleet secret is not among them', async () => {
-    const role = one(await render(['--set', 'rbac.secretNames={admin,other}']), 'ClusterRole', OPERATOR);
+  it('in Cluster scope reads Secrets and patches pods only in rbac.fleetNamespaces and the fleet’s own namespace', async () => {
+    const objects = await render([...FLEET, '--set', 'rbac.fleetNamespaces={chat-a,chat-b}']);
+    const fleetRoles = find(objects, 'Role', `${OPERATOR}-fleet`);
+    expect(fleetRoles.map((r) => r.metadata.namespace).sort()).toEqual(['chat-a', 'chat-b', NAMESPACE].sort());
+    for (const role of fleetRoles) {
+      expect(grants(role.rules!)).toEqual(FLEET_NAMESPACE_GRANTS);
+      const binding = find(objects, 'RoleBinding', `${OPERATOR}-fleet`).find((b) => b.metadata.namespace === role.metadata.namespace)!;
+      expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${OPERATOR}-fleet` });
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: OPERATOR, namespace: NAMESPACE }]);
+    }
+    // Nothing cluster-wide touches a Secret or writes a pod.
+    for (const role of find(objects, 'ClusterRole')) {
+      for (const rule of role.rules ?? []) {
+        expect(rule.resources ?? [], role.metadata.name).not.toContain('secrets');
+        if (rule.resources?.includes('pods')) expect(rule.verbs.filter((v) => !READ.includes(v)), role.metadata.name).toEqual([]);
+      }
+    }
+    // No fleet and no namespaces listed: no Role at all.
+    expect(find(await render(), 'Role', `${OPERATOR}-fleet`)).toEqual([]);
+  });
+
+  it('narrows Secret access to the names in rbac.secretNames, and refuses a fleet whose admin token or API tokens are not among them', async () => {
+    const role = one(await render([...FLEET, '--set', 'rbac.secretNames={admin,grpc}']), 'Role', `${OPERATOR}-fleet`);
     const secrets = role.rules!.filter((r) => r.resources?.includes('secrets'));
-    expect(secrets).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['admin', 'other'] }]);
-    expect(await render([...FLEET, '--set', 'rbac.secretNames={admin,fleet}'])).toBeDefined();
-    expect(await renderError([...FLEET, '--set', 'rbac.secretNames={other,fleet}'])).toMatch(/rbac\.secretNames must include "admin"/);
-    expect(await renderError([...FLEET, '--set', 'rbac.secretNames={admin}'])).toMatch(/rbac\.secretNames must include "fleet", fleet\.spec\.gateway\.fleetSecretRef/);
+    expect(secrets).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['admin', 'grpc'] }]);
+    expect(await renderError([...FLEET, '--set', 'rbac.secretNames={other,grpc}'])).toMatch(/rbac\.secretNames must include "admin"/);
+    expect(await renderError([...FLEET, '--set', 'rbac.secretNames={admin,fleet}'])).toMatch(/rbac\.secretNames must include "grpc", fleet\.spec\.gateway\.grpcApiTokensSecretRef/);
   });
 
   it('in single-namespace mode grants nothing cluster-wide to the operator: Roles in the watched namespace', async () => {
@@ -360,7 +396,7 @@ describe('the im-gateway chart', () => {
 
   it('aggregates read access to IMGateways into view, and management (not status) into edit and admin', async () => {
     const objects = await render();
-    const view = one(objects, 'ClusterRole', `${RELEASE}-im-gateway-view`);
+    const view = one(objects, 'ClusterRole', `${RELEASE}-im-gateway-${NAMESPACE}-view`);
     expect(view.metadata.labels).toMatchObject({
       'rbac.authorization.k8s.io/aggregate-to-view': 'true',
       'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
@@ -371,7 +407,7 @@ describe('the im-gateway chart', () => {
       'imgateway.io/imgateways/status': READ,
       'imgateway.io/imgateways/scale': READ,
     });
-    const edit = one(objects, 'ClusterRole', `${RELEASE}-im-gateway-edit`);
+    const edit = one(objects, 'ClusterRole', `${RELEASE}-im-gateway-${NAMESPACE}-edit`);
     expect(edit.metadata.labels?.['rbac.authorization.k8s.io/aggregate-to-view']).toBeUndefined();
     expect(grants(edit.rules!)).toEqual({
       'imgateway.io/imgateways': sorted(['create', 'update', 'patch', 'delete', 'deletecollection']),
@@ -480,6 +516,105 @@ describe('the im-gateway chart', () => {
     };
     walk(schema, '');
     expect(missing).toEqual([]);
+  });
+
+  it('accepts `global`, so it can be a subchart', async () => {
+    expect(await render(['--set', 'global.imageRegistry=registry.example', '--set', 'global.storageClass=fast'])).toBeDefined();
+    const { ok, out } = await helm(['lint', '--strict', CHART, '--set', 'global.anything=1']);
+    expect(ok, out).toBe(true);
+  });
+
+  it('keeps cluster-scoped names apart for two releases of one name in two namespaces', async () => {
+    const names = async (namespace: string) => {
+      const { ok, out } = await helm(['template', RELEASE, CHART, '--namespace', namespace]);
+      expect(ok, out).toBe(true);
+      return parseAllDocuments(out)
+        .map((d) => d.toJS() as K8sObject | null)
+        .filter((o): o is K8sObject => o !== null && o.kind.startsWith('Cluster'))
+        .map((o) => `${o.kind}/${o.metadata.name}`);
+    };
+    const [a, b] = [await names('team-a'), await names('team-b')];
+    expect(a.length).toBe(4);
+    expect(a.filter((name) => b.includes(name))).toEqual([]);
+  });
+
+  it('gives the fleet’s gateway pods the chart’s imagePullSecrets unless its spec names its own', async () => {
+    const pulled = one(await render([...FLEET, '--set', 'imagePullSecrets[0].name=registry-creds']), 'IMGateway');
+    expect(pulled.spec.podTemplate).toEqual({ imagePullSecrets: [{ name: 'registry-creds' }] });
+    const own = one(
+      await render([...FLEET, '--set', 'imagePullSecrets[0].name=registry-creds', '--set', 'fleet.spec.podTemplate.imagePullSecrets[0].name=team-creds', '--set', 'fleet.spec.podTemplate.priorityClassName=im']),
+      'IMGateway',
+    );
+    expect(own.spec.podTemplate).toEqual({ imagePullSecrets: [{ name: 'team-creds' }], priorityClassName: 'im' });
+    expect(one(await render(FLEET), 'IMGateway').spec.podTemplate).toBeUndefined();
+  });
+
+  it('lets no password reach the IMGateway that view holders read: an inline Redis URL with credentials is refused, a Secret reference taken', async () => {
+    expect(await renderError([...FLEET, '--set', 'fleet.spec.gateway.redisUrl=redis://:hunter2@redis:6379'])).toMatch(/at '\/fleet\/spec\/gateway\/redisUrl'/);
+    expect(await renderError([...FLEET, '--set', 'fleet.spec.gateway.redisUrl=rediss://app:hunter2@redis:6380'])).toMatch(/at '\/fleet\/spec\/gateway\/redisUrl'/);
+    const redisAt = FLEET.indexOf('fleet.spec.gateway.redisUrl=redis://redis:6379');
+    const bySecret = FLEET.filter((_arg, i) => i !== redisAt && i !== redisAt - 1);
+    const fleet = one(await render([...bySecret, '--set', 'fleet.spec.gateway.redisUrlSecretRef.name=redis', '--set', 'fleet.spec.gateway.redisUrlSecretRef.key=url']), 'IMGateway');
+    expect(fleet.spec.gateway.redisUrl).toBeUndefined();
+    expect(fleet.spec.gateway.redisUrlSecretRef).toEqual({ name: 'redis', key: 'url' });
+  });
+
+  it('renders the PrometheusRule only when enabled; promtool checks its rules and passes their unit tests', async () => {
+    expect(find(await render(), 'PrometheusRule')).toEqual([]);
+    const rule = one(await render(['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.labels.release=prom']), 'PrometheusRule');
+    expect(rule.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(rule.metadata.labels?.release).toBe('prom');
+    const alerts = (rule.spec.groups as Array<{ rules: Array<{ alert: string }> }>).flatMap((g) => g.rules.map((r) => r.alert));
+    expect(alerts.sort()).toEqual(
+      ['IMGatewayOperatorNoLeader', 'IMGatewayOperatorReconcileErrors', 'IMGatewayDrainsTimingOut', 'IMGatewayFleetAtMaxReplicas', 'IMGatewayRegistryUnhealthy', 'IMGatewayPodStatsFailing'].sort(),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'imgw-rules-'));
+    try {
+      writeFileSync(join(dir, 'alerts.yaml'), JSON.stringify(rule.spec));
+      cpSync(join(ROOT, 'charts/test/alerts.test.yaml'), join(dir, 'alerts.test.yaml'));
+      const promtool = promtoolBin();
+      const check = await run(promtool, ['check', 'rules', join(dir, 'alerts.yaml')]);
+      expect(check.stdout).toContain('SUCCESS: 6 rules found');
+      const tests = await run(promtool, ['test', 'rules', 'alerts.test.yaml'], { cwd: dir }).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: `${e.stdout}${e.stderr}` }));
+      expect(tests.stdout).toContain('SUCCESS');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('renders the Grafana dashboard only when enabled, as valid JSON whose every query names metrics the gateway or the operator exports', async () => {
+    expect(find(await render(), 'ConfigMap')).toEqual([]);
+    const map = one(await render(['--set', 'grafanaDashboard.enabled=true', '--set', 'grafanaDashboard.namespace=monitoring']), 'ConfigMap');
+    expect(map.metadata.namespace).toBe('monitoring');
+    expect(map.metadata.labels?.grafana_dashboard).toBe('1');
+    const dashboard = JSON.parse(map.data!['im-gateway.json']!) as { uid: string; panels: Array<{ type: string; title: string; targets?: Array<{ expr: string }> }> };
+    expect(dashboard.uid).toBe('im-gateway-fleets');
+    const exported = new Set<string>();
+    for (const registry of [new OperatorMetrics().registry, new GatewayMetrics(() => 0).registry]) {
+      for (const metric of await registry.getMetricsAsJSON()) {
+        exported.add(metric.name);
+        // A histogram is queried through its series.
+        if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(metric.name + suffix);
+      }
+    }
+    const graphs = dashboard.panels.filter((p) => p.type !== 'row');
+    expect(graphs.length).toBeGreaterThanOrEqual(10);
+    const used = new Set<string>();
+    for (const panel of graphs) {
+      expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
+      for (const { expr } of panel.targets!) {
+        const names = [...expr.matchAll(/\bim_gateway_[a-z_]+\b/g)].map((m) => m[0]);
+        expect(names.length, `${panel.title}: ${expr}`).toBeGreaterThan(0);
+        for (const name of names) {
+          expect(exported.has(name), `${panel.title}: ${name} is no exported metric`).toBe(true);
+          used.add(name);
+        }
+      }
+    }
+    // The operator metrics the issue asks for are on the dashboard.
+    for (const name of ['im_gateway_operator_work_queue_depth', 'im_gateway_operator_reconcile_duration_seconds_bucket', 'im_gateway_operator_drain_duration_seconds_bucket', 'im_gateway_active_connections']) {
+      expect(used.has(name), name).toBe(true);
+    }
   });
 
   describe('refuses bad values', () => {

@@ -41,19 +41,21 @@ docker_engine_answers() {
   [[ -n "$server" && "$server" != null && "$server" != *Podman* ]]
 }
 
-# Installs those of the given Debian packages that are missing.
+# Installs those of the given Debian packages that are missing; apt-get
+# options (starting with -) pass through.
 install_missing() {
-  local missing=() p
+  local missing=() options=() p
   for p in "$@"; do
+    if [[ $p == -* ]]; then options+=("$p"); continue; fi
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [[ ${#missing[@]} -eq 0 ]] && return
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Update the package lists only when they cannot serve the install.
-  if ! apt-get -q install -y "${missing[@]}" >&2; then
+  if ! apt-get -q install -y "${options[@]}" "${missing[@]}" >&2; then
     apt-get -q update >&2
-    apt-get -q install -y "${missing[@]}" >&2
+    apt-get -q install -y "${options[@]}" "${missing[@]}" >&2
   fi
 }
 
@@ -61,6 +63,12 @@ install_packages() {
   local wanted=(podman runc mmdebstrap curl)
   command -v mvn >/dev/null || wanted+=(maven)
   install_missing "${wanted[@]}"
+}
+
+# promtool checks and unit-tests the chart's alerting rules (charts/test);
+# Debian ships it in the prometheus package (its recommends are not needed).
+install_promtool() {
+  command -v promtool >/dev/null || install_missing --no-install-recommends prometheus
 }
 
 # crun fails here ("cgroups in hybrid mode not supported") and the default
@@ -197,6 +205,7 @@ main() {
   flock 9
   # The demo page's tests (demo/test) drive this Chromium; no browser is downloaded.
   install_missing chromium
+  install_promtool
   if [[ -z ${IMGW_FORCE_PODMAN:-} ]] && docker_engine_answers; then
     log "a Docker engine answers: nothing to build, the suite uses official images"
     return

@@ -277,6 +277,26 @@ describe('gRPC IMGatewayService over a real channel', () => {
       expect(await closeConnection('alice', 'tablet', 'x')).toEqual({ success: true, closed_count: 0 });
     });
 
+    it('closes with 1012 and no error frame when close_code asks for a reconnect, on this node only with CLOSE_SCOPE_LOCAL', async () => {
+      const phone = await connect('alice', 'phone');
+      const frames: string[] = [];
+      phone.ws.on('message', (data: Buffer) => frames.push(data.toString()));
+      const reply = await call<CloseResponse>(rpc, 'CloseConnection', { user_id: 'alice', device_id: '', reason: 'pod is being removed', scope: 1, close_code: 1012 });
+      expect(reply).toEqual({ success: true, closed_count: 1 });
+      expect(await phone.closed).toEqual({ code: 1012, reason: 'pod is being removed' });
+      expect(frames.filter((f) => f.includes('CONNECTION_CLOSED'))).toEqual([]);
+    });
+
+    it('refuses a close_code other than 4011 or 1012, and an unknown scope, before touching a socket', async () => {
+      const phone = await connect('alice', 'phone');
+      for (const request of [{ close_code: 4010 }, { close_code: 1000 }, { close_code: 4999 }, { scope: 7 }]) {
+        const err = await rejection(call(rpc, 'CloseConnection', { user_id: 'alice', device_id: '', reason: 'x', ...request }));
+        expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      }
+      phone.send({ type: 'heartbeat', timestamp: Date.now() });
+      expect(await phone.next('heartbeat_response')).toMatchObject({ type: 'heartbeat_response' });
+    });
+
     it('gives a default reason when none is sent', async () => {
       const phone = await connect('alice', 'phone');
       expect(await closeConnection('alice', 'phone', '')).toMatchObject({ closed_count: 1 });

@@ -364,10 +364,33 @@ describe('the schema accepts and rejects', () => {
       limits: { maxConnections: 50_000, maxDevicesPerUser: 3, maxContentBytes: 4096, rateLimitMessages: 60, heartbeatTimeoutMs: 60_000 },
       logLevel: 'warn',
       env: [{ name: 'ALLOWED_ORIGINS', value: 'https://chat.example' }, { name: 'KAFKA_REPLICATION_FACTOR', value: '3' }],
+      prefixes: { etcd: '/im-gateway', redisKey: 'im:', kafkaTopic: 'im-gateway' },
     },
     service: { type: 'LoadBalancer', port: 443, grpcPort: 9093, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
     podDisruptionBudget: { maxUnavailable: '25%' },
     networkPolicy: { enabled: true, grpcFromNamespaces: ['chat-backend'] },
+    podTemplate: {
+      labels: { team: 'chat' },
+      annotations: { 'prometheus.io/scrape': 'true' },
+      serviceAccountName: 'chat-gateway',
+      imagePullSecrets: [{ name: 'registry-creds' }],
+      nodeSelector: { 'node.example/pool': 'edge' },
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'arch', operator: 'In', values: ['amd64'] }] }] },
+          preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10, preference: { matchExpressions: [{ key: 'spot', operator: 'DoesNotExist' }] } }],
+        },
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 50, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'x' } } } }],
+        },
+      },
+      tolerations: [{ key: 'edge', operator: 'Equal', value: 'true', effect: 'NoSchedule' }, { operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }],
+      topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', matchLabelKeys: ['pod-template-hash'] }],
+      priorityClassName: 'user-facing',
+      volumes: [{ name: 'tls', secret: { secretName: 'chat-tls', defaultMode: 0o440 } }, { name: 'ca', configMap: { name: 'ca-bundle' } }, { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } }],
+      volumeMounts: [{ name: 'tls', mountPath: '/etc/im-gateway/tls', readOnly: true }],
+      envFrom: [{ prefix: 'X_', configMapRef: { name: 'extra' } }, { secretRef: { name: 'extra-secret', optional: true } }],
+    },
   };
 
   it('accepts a spec using every field', () => {
@@ -426,6 +449,14 @@ describe('the schema accepts and rejects', () => {
     ['maxUnavailable over 100%', (s) => void (s.podDisruptionBudget!.maxUnavailable = '101%')],
     ['a resource quantity that is not one', (s) => void (s.resources!.limits!.memory = 'lots')],
     ['an unknown field', (s) => void ((s as unknown as Record<string, unknown>).replica = 3)],
+    ['an unknown toleration effect', (s) => void (s.podTemplate!.tolerations = [{ key: 'a', effect: 'Evict' }])],
+    ['a spread constraint without a topology key', (s) => void delete (s.podTemplate!.topologySpreadConstraints![0] as { topologyKey?: string }).topologyKey],
+    ['an unknown whenUnsatisfiable', (s) => void (s.podTemplate!.topologySpreadConstraints![0]!.whenUnsatisfiable = 'Maybe')],
+    ['a pull secret without a name', (s) => void (s.podTemplate!.imagePullSecrets = [{} as { name: string }])],
+    ['a volume of a kind the template does not hold', (s) => void (s.podTemplate!.volumes = [{ name: 'host', hostPath: { path: '/' } }])],
+    ['a volume mount at a relative path', (s) => void (s.podTemplate!.volumeMounts = [{ name: 'tls', mountPath: 'tls' }])],
+    ['a node affinity weight over 100', (s) => void (s.podTemplate!.affinity!.nodeAffinity!.preferredDuringSchedulingIgnoredDuringExecution![0]!.weight = 101)],
+    ['a Kafka topic prefix with a slash', (s) => void (s.gateway.prefixes = { kafkaTopic: 'a/b' })],
   ];
 
   for (const [what, spoil] of invalid) {

@@ -35,7 +35,7 @@ describe('the Services of a fleet', () => {
 
 describe('the gateway environment', () => {
   it('takes the gRPC API tokens and the fleet secret from the referenced Secrets', () => {
-    const env = gatewayEnv(withDefaults(spec));
+    const env = gatewayEnv(gw, withDefaults(spec));
     expect(env).toContainEqual({ name: 'GRPC_API_TOKENS', valueFrom: { secretKeyRef: { name: 'grpc-api', key: 'tokens' } } });
     expect(env).toContainEqual({ name: 'FLEET_SECRET', valueFrom: { secretKeyRef: { name: 'fleet', key: 'secret' } } });
   });

@@ -11,6 +11,7 @@ describe('withDefaults', () => {
     expect(withDefaults(minimal)).toEqual({
       ...minimal,
       image: 'im-gateway:latest',
+      resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       minReplicas: 2,
       maxReplicas: 10,
       targetConnectionsPerPod: 10_000,
@@ -37,6 +38,7 @@ describe('withDefaults', () => {
       replicas: 4,
       image: 'registry.example/im-gateway:1.2.3',
       imagePullPolicy: 'IfNotPresent',
+      resources: { requests: { cpu: '1' } },
       minReplicas: 3,
       maxReplicas: 30,
       targetConnectionsPerPod: 5000,

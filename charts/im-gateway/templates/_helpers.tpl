@@ -93,3 +93,45 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (include "im-gateway.imageTag" .) }}
 {{- end }}
 {{- end }}
+
+{{/*
+Name of a cluster-scoped object of the release: "<fullname>-<release
+namespace>-<suffix>", since two releases of one name in two namespaces share
+the cluster. Called with (list . "suffix").
+*/}}
+{{- define "im-gateway.clusterScopedName" -}}
+{{- $ctx := index . 0 }}
+{{- printf "%s-%s-%s" (include "im-gateway.fullname" $ctx) $ctx.Release.Namespace (index . 1) }}
+{{- end }}
+
+{{/*
+Namespaces where the operator, in Cluster scope, may read Secrets and patch
+pods (JSON list): rbac.fleetNamespaces, plus this release's fleet's.
+*/}}
+{{- define "im-gateway.fleetNamespaces" -}}
+{{- $namespaces := .Values.rbac.fleetNamespaces | default list }}
+{{- if .Values.fleet.enabled }}
+{{- $namespaces = append $namespaces (default .Release.Namespace (include "im-gateway.watchNamespace" .)) }}
+{{- end }}
+{{- $namespaces | uniq | toJson }}
+{{- end }}
+
+{{/*
+The operator's rules on the fleets' own objects: the drained pods'
+controller.kubernetes.io/pod-deletion-cost annotation, and the Secrets it
+sends with a drain: adminTokenSecretRef (POST /v1/drain) and
+grpcApiTokensSecretRef (CloseConnection). get only: without list or watch it
+cannot enumerate Secrets; rbac.secretNames narrows it to those names.
+*/}}
+{{- define "im-gateway.operator.fleetRules" -}}
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+  {{- with .Values.rbac.secretNames }}
+  resourceNames:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

@@ -13,6 +13,8 @@ import type { ConnectionControl } from '../delivery/connection-control.ts';
 import type { Pusher } from '../messaging/pusher.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { idProblem } from '../protocol/validate.ts';
+import { CloseCode } from '../protocol/errors.ts';
+import { CloseScope } from '../proto/generated/im/gateway/v1/CloseScope.ts';
 import { requireBearer, type BearerTokens } from './grpc-auth.ts';
 
 export { loadGatewayService, SERVICE_NAME } from '../proto/services.ts';
@@ -78,12 +80,20 @@ export class GrpcServer {
       );
     };
     const closeConnection: Handler<'CloseConnection'> = (call, callback) => {
-      const { user_id: userId, device_id: deviceId, reason } = call.request;
-      const problem = idProblem(userId, 'user_id');
+      const { user_id: userId, device_id: deviceId, reason, scope, close_code: requested } = call.request;
+      const problem = idProblem(userId, 'user_id') ?? closeCodeProblem(requested)
+        ?? (scope === CloseScope.CLOSE_SCOPE_FLEET || scope === CloseScope.CLOSE_SCOPE_LOCAL ? null : `scope ${String(scope)} is not CLOSE_SCOPE_FLEET (0) or CLOSE_SCOPE_LOCAL (1)`);
       if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
-      control.close(userId, deviceId, reason).then(
+      const code = requested === 0 ? CloseCode.CLOSED_BY_SERVER : requested;
+      if (scope === CloseScope.CLOSE_SCOPE_LOCAL) {
+        // A drain empties this node only: no registry read, no peer call.
+        const closed = control.closeLocal(userId, deviceId, reason, code);
+        log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason, scope: 'local', close_code: code });
+        return callback(null, { success: true, closed_count: closed });
+      }
+      control.close(userId, deviceId, reason, code).then(
         (closed) => {
-          log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason });
+          log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason, close_code: code });
           callback(null, { success: true, closed_count: closed });
         },
         (err: unknown) => registryFailed(log, 'close_connection_failed', userId, err, callback),
@@ -121,6 +131,13 @@ export class GrpcServer {
       });
     });
   }
+}
+
+/** CloseConnection's close codes: the spec's 4011 (0 means it) and 1012, reconnect; 4010 stays the peers' own. */
+const CLOSE_CONNECTION_CODES: ReadonlySet<number> = new Set([0, CloseCode.CLOSED_BY_SERVER, CloseCode.SERVICE_RESTART]);
+
+function closeCodeProblem(code: number): string | null {
+  return CLOSE_CONNECTION_CODES.has(code) ? null : `close_code ${code} is not one of ${CloseCode.CLOSED_BY_SERVER}, ${CloseCode.SERVICE_RESTART} (or 0 for ${CloseCode.CLOSED_BY_SERVER})`;
 }
 
 function registryFailed(log: Logger, event: string, userId: string, err: unknown, callback: grpc.sendUnaryData<object>): void {

@@ -32,8 +32,8 @@ export class ConnectionControl {
   }
 
   /** Closes the user's sockets (all devices when deviceId is empty) wherever they are; returns how many. */
-  async close(userId: string, deviceId: string, reason: string): Promise<number> {
-    return this.closeLocal(userId, deviceId, reason, CloseCode.CLOSED_BY_SERVER);
+  async close(userId: string, deviceId: string, reason: string, code: number = CloseCode.CLOSED_BY_SERVER): Promise<number> {
+    return this.closeLocal(userId, deviceId, reason, code);
   }
 
   /**

@@ -15,12 +15,12 @@ export class FleetConnectionControl extends ConnectionControl {
     this.nodeId = nodeId;
   }
 
-  override async close(userId: string, deviceId: string, reason: string): Promise<number> {
-    let closed = this.closeLocal(userId, deviceId, reason, CloseCode.CLOSED_BY_SERVER);
+  override async close(userId: string, deviceId: string, reason: string, code: number = CloseCode.CLOSED_BY_SERVER): Promise<number> {
+    let closed = this.closeLocal(userId, deviceId, reason, code);
     const remote = (await this.status(userId, deviceId)).filter((d) => d.node !== this.nodeId);
     const counts = await Promise.all(
       [...new Set(remote.map((d) => d.grpc))].map((address) =>
-        this.peers.closeLocal(address, { user_id: userId, device_id: deviceId, reason, close_code: CloseCode.CLOSED_BY_SERVER }),
+        this.peers.closeLocal(address, { user_id: userId, device_id: deviceId, reason, close_code: code }),
       ),
     );
     for (const count of counts) closed += count;

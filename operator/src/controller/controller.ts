@@ -8,6 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { errorText, type Logger } from '../log.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
 import { GatewayClient } from '../gateway-client/gateway-client.ts';
+import { RegistryLoop } from '../registry/registry-loop.ts';
 import { Drains } from './drains.ts';
 import { Informers } from './informers.ts';
 import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
@@ -16,6 +17,8 @@ import { WorkQueue } from './work-queue.ts';
 export interface ControllerOptions extends ReconcilerOptions {
   /** Watch one namespace, or all when undefined. */
   namespace: string | undefined;
+  /** How often the registry loop sweeps each fleet's registry. */
+  sweepPeriodMs: number;
   workers: number;
 }
 
@@ -25,6 +28,7 @@ export class Controller {
   private readonly reconciler: Reconciler;
   private readonly gateways = new GatewayClient();
   private readonly drains: Drains;
+  private readonly registry: RegistryLoop;
   private readonly options: ControllerOptions;
   private readonly metrics: OperatorMetrics;
   private readonly log: Logger;
@@ -36,11 +40,14 @@ export class Controller {
     this.log = log;
     this.informers = new Informers(kc, options.namespace, (key) => this.queue.add(key), log);
     this.drains = new Drains(this.gateways, (key) => this.queue.add(key), log);
-    this.reconciler = new Reconciler(kc, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, metrics, log, options });
+    // The registry runs on a loop of its own: an etcd outage slows sweeps, never scaling.
+    this.registry = new RegistryLoop(this.informers.caches, { sweepPeriodMs: options.sweepPeriodMs }, { metrics, log, onChange: (key) => this.queue.add(key) });
+    this.reconciler = new Reconciler(kc, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, registry: this.registry, metrics, log, options });
   }
 
   async start(): Promise<void> {
     await this.informers.start();
+    this.registry.start();
     this.workers = Array.from({ length: this.options.workers }, () => this.work());
     this.log.info('controller_started', { namespace: this.options.namespace ?? '(all)', workers: this.options.workers });
   }
@@ -50,7 +57,7 @@ export class Controller {
     this.drains.stopAll();
     await this.informers.stop();
     await Promise.allSettled(this.workers);
-    this.reconciler.close();
+    await this.registry.stop();
     this.gateways.close();
   }
 
@@ -58,6 +65,8 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === null) return;
+      this.metrics.setQueueDepth(this.queue.length);
+      const started = performance.now();
       try {
         const { requeueAfterMs } = await this.reconciler.reconcile(key);
         this.queue.forget(key);
@@ -68,6 +77,7 @@ export class Controller {
         this.metrics.reconciles.inc({ result: 'error' });
         this.queue.addRateLimited(key);
       } finally {
+        this.metrics.observeReconcile((performance.now() - started) / 1000);
         this.queue.done(key);
       }
     }

@@ -37,8 +37,7 @@ import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import { errorText, type Logger } from '../log.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
-import { FleetRegistry } from '../registry/fleet-registry.ts';
-import { StaleEntryTracker } from '../registry/stale-entries.ts';
+import type { RegistryLoop } from '../registry/registry-loop.ts';
 import {
   buildDeployment,
   buildGrpcService,
@@ -60,8 +59,6 @@ import { hashOf } from './hash.ts';
 export interface ReconcilerOptions {
   /** How often a fleet is looked at when nothing changes (connections move without events). */
   syncPeriodMs: number;
-  /** How often stale registry entries are swept per fleet. */
-  sweepPeriodMs: number;
   /** The operator's own pods, admitted to gRPC by the NetworkPolicies it writes. */
   operatorPods: OperatorPods;
 }
@@ -70,22 +67,16 @@ export interface ReconcilerOptions {
 const DRAINED_POD_DELETION_COST = '-1000';
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const DEFAULT_ETCD_PREFIX = '/im-gateway';
 
 export interface ReconcilerDeps {
   caches: Caches;
   gateways: GatewayClient;
   drains: Drains;
+  /** The registry's own loop: sweeps, and the registry client drains read from. */
+  registry: RegistryLoop;
   metrics: OperatorMetrics;
   log: Logger;
   options: ReconcilerOptions;
-}
-
-interface FleetState {
-  registry: FleetRegistry;
-  registryKey: string;
-  stale: StaleEntryTracker;
-  lastSweep: number;
 }
 
 export class Reconciler {
@@ -95,7 +86,6 @@ export class Reconciler {
   private readonly networking: NetworkingV1Api;
   private readonly custom: CustomObjectsApi;
   private readonly events: EventRecorder;
-  private readonly fleets = new Map<string, FleetState>();
   private readonly deps: ReconcilerDeps;
 
   constructor(kc: KubeConfig, deps: ReconcilerDeps) {
@@ -153,6 +143,7 @@ export class Reconciler {
     for (const { pod, end } of plan.finished) {
       this.deps.drains.stop(key, pod.name);
       this.deps.metrics.drainsFinished.inc({ outcome: end });
+      this.deps.metrics.observeDrain((now - (parseTime(pod.startedAt) ?? now)) / 1000, end);
       if (!loads.some((p) => p.name === pod.name && !p.terminating)) continue;
       // Just before lowering replicas: the drained pod is the one the ReplicaSet removes.
       await this.markForDeletion(namespace, pod.name);
@@ -180,7 +171,8 @@ export class Reconciler {
     if (scaled !== null) this.events.normal(gw, scaled > 0 ? 'ScaledUp' : 'ScaledDown', `replicas ${replicas - scaled} -> ${replicas}: ${decision.message}`);
 
     const dueIn = this.runDrains(gw, spec, draining, pods);
-    const sweep = await this.sweep(gw, spec, pods, now);
+    const registry = this.registryReport(gw);
+    if (registry.removed > 0) this.events.normal(gw, 'StaleEntriesRemoved', `removed ${registry.removed} registry entries of pods that are gone`);
 
     const ready = deployment?.status?.readyReplicas ?? 0;
     let conditions: Condition[] | undefined = status.conditions;
@@ -204,7 +196,7 @@ export class Reconciler {
       reason: draining.length > 0 ? 'DrainingPods' : 'NoDrains',
       message: draining.length > 0 ? `draining ${draining.map((d) => d.name).join(', ')}` : 'no pod is being drained',
     }, now);
-    conditions = setCondition(conditions, sweep.condition, now);
+    conditions = setCondition(conditions, registry.condition, now);
 
     const replicasChanged = scaled !== null;
     await this.writeStatus(gw, {
@@ -218,25 +210,22 @@ export class Reconciler {
       selector: selectorString(name),
       // A manual spec.replicas makes no scaling decisions: keep the history as it was.
       scalingHistory: spec.replicas !== undefined ? status.scalingHistory : encodeHistory(decision.history),
-      staleRegistryEntriesRemoved: (status.staleRegistryEntriesRemoved ?? 0) + sweep.removed,
+      staleRegistryEntriesRemoved: (status.staleRegistryEntriesRemoved ?? 0) + registry.removed,
       conditions,
     });
     this.deps.metrics.activeConnections.set({ namespace, name }, total);
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
+    this.deps.metrics.setFleetLimits(namespace, name, spec.maxReplicas, spec.targetConnectionsPerPod);
     const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity);
     return { requeueAfterMs: Math.max(100, next) };
   }
 
   /** Drops what is kept for a fleet that no longer exists. */
   forget(key: string): void {
-    const state = this.fleets.get(key);
-    state?.registry.close();
-    this.fleets.delete(key);
+    this.deps.registry.forget(key);
     this.deps.drains.stopFleet(key);
-  }
-
-  close(): void {
-    for (const key of [...this.fleets.keys()]) this.forget(key);
+    const [namespace, name] = key.split('/') as [string, string];
+    this.deps.metrics.forgetFleet(namespace, name);
   }
 
   private async podLoads(pods: V1Pod[], spec: ResolvedIMGatewaySpec): Promise<PodLoad[]> {
@@ -250,6 +239,7 @@ export class Reconciler {
             connections = (await this.deps.gateways.stats({ ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort })).activeConnections;
           } catch {
             connections = undefined;
+            this.deps.metrics.countStatsFailure(pod.metadata!.namespace!, pod.metadata!.labels![INSTANCE_LABEL]!);
           }
         }
         return {
@@ -272,15 +262,15 @@ export class Reconciler {
       const ip = pod?.status?.podIP;
       if (ip === undefined) continue;
       const started = this.deps.drains.ensure(key, entry.name, async () => {
-        const [adminToken, fleetSecret] = await Promise.all([
+        const [adminToken, apiToken] = await Promise.all([
           this.secretValue(gw, spec.gateway.adminTokenSecretRef),
-          // The gateway accepts any of a comma-separated list and sends the first: so does the operator.
-          this.secretValue(gw, spec.gateway.fleetSecretRef).then((value) => value.split(',')[0]!.trim()),
+          // The gateway accepts any of a comma-separated list: the operator sends the first.
+          this.secretValue(gw, spec.gateway.grpcApiTokensSecretRef).then((value) => value.split(',')[0]!.trim()),
         ]);
         return {
           target: { podName: entry.name, address: { ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, startedAt: parseTime(entry.startedAt) ?? Date.now() },
-          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken, fleetSecret },
-          registry: this.fleet(key, spec).registry,
+          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken, apiToken },
+          registry: this.deps.registry.registryFor(gw),
         };
       });
       if (started) due = Math.min(due ?? Infinity, 1000);
@@ -295,51 +285,17 @@ export class Reconciler {
     return Buffer.from(value, 'base64').toString('utf8');
   }
 
-  private fleet(key: string, spec: ResolvedIMGatewaySpec): FleetState {
-    const prefix = spec.gateway.env?.find((e) => e.name === 'ETCD_PREFIX')?.value ?? DEFAULT_ETCD_PREFIX;
-    const registryKey = `${spec.gateway.etcdEndpoints.join(',')}|${prefix}`;
-    let state = this.fleets.get(key);
-    if (state !== undefined && state.registryKey !== registryKey) {
-      state.registry.close();
-      state = undefined;
-    }
-    if (state === undefined) {
-      state = { registry: new FleetRegistry(spec.gateway.etcdEndpoints, prefix), registryKey, stale: new StaleEntryTracker(), lastSweep: 0 };
-      this.fleets.set(key, state);
-    }
-    return state;
-  }
-
-  /** Deletes registry entries of nodes that are not live pods of this fleet. */
-  private async sweep(gw: IMGateway, spec: ResolvedIMGatewaySpec, pods: V1Pod[], now: number) {
-    const key = `${gw.metadata!.namespace}/${gw.metadata!.name}`;
-    const state = this.fleet(key, spec);
+  /** The RegistryHealthy condition and entries removed, as the registry loop last reported them. */
+  private registryReport(gw: IMGateway) {
+    const { health, removed } = this.deps.registry.report(`${gw.metadata!.namespace}/${gw.metadata!.name}`);
     const previous = findCondition(gw.status?.conditions, ConditionType.RegistryHealthy);
-    const unchanged = {
-      removed: 0,
-      condition: {
-        type: ConditionType.RegistryHealthy,
-        status: previous?.status ?? 'Unknown',
-        reason: previous?.reason ?? 'NotSweptYet',
-        message: previous?.message ?? 'the registry has not been swept yet',
-      },
+    const condition = health ?? {
+      type: ConditionType.RegistryHealthy,
+      status: previous?.status ?? 'Unknown',
+      reason: previous?.reason ?? 'NotSweptYet',
+      message: previous?.message ?? 'the registry has not been swept yet',
     };
-    if (now - state.lastSweep < this.deps.options.sweepPeriodMs) return unchanged;
-    state.lastSweep = now;
-    const live = new Set(pods.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => p.metadata!.name!));
-    try {
-      const stale = state.stale.sweep(await state.registry.entries(), live);
-      let removed = 0;
-      for (const entry of stale) if (await state.registry.deleteIfUnchanged(entry.key, entry.modRevision)) removed++;
-      if (removed > 0) {
-        this.deps.metrics.staleEntriesRemoved.inc({ namespace: gw.metadata!.namespace!, name: gw.metadata!.name! }, removed);
-        this.events.normal(gw, 'StaleEntriesRemoved', `removed ${removed} registry entries of pods that are gone`);
-      }
-      return { removed, condition: { type: ConditionType.RegistryHealthy, status: 'True' as const, reason: 'Swept', message: `registry reachable; ${removed} stale entries removed in the last sweep` } };
-    } catch (err) {
-      this.deps.log.warn('registry_sweep_failed', { fleet: key, error: errorText(err) });
-      return { removed: 0, condition: { type: ConditionType.RegistryHealthy, status: 'False' as const, reason: 'RegistryUnreachable', message: errorText(err).slice(0, 1000) } };
-    }
+    return { removed, condition };
   }
 
   private async markForDeletion(namespace: string, pod: string): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * Drains one gateway pod before the Deployment loses it: mark it draining
  * (it fails /ready and refuses new sockets), then close the sockets of the
- * users the registry lists on it, at the configured rate, until the pod
- * reports no connections or the drain times out. Closing uses code 1012, so
+ * users the registry lists on it (CloseConnection, local scope), at the
+ * configured rate, until the pod reports no connections or the drain times
+ * out. Closing uses code 1012, so
  * clients reconnect to the other pods; what they had not acked is replayed
  * there. Safe to run again for the same pod (after an operator restart).
  */
@@ -21,8 +22,8 @@ export interface DrainSettings {
   closesPerSecond: number;
   timeoutSeconds: number;
   adminToken: string;
-  /** The fleet's FLEET_SECRET, for the peer service's CloseLocal. */
-  fleetSecret: string;
+  /** One of the fleet's GRPC_API_TOKENS (grpcApiTokensSecretRef), for IMGatewayService.CloseConnection. */
+  apiToken: string;
 }
 
 export type DrainOutcome = 'empty' | 'timed_out' | 'stopped';
@@ -38,27 +39,31 @@ export async function drainPod(
   const { client, registry, log } = deps;
   const deadline = target.startedAt + settings.timeoutSeconds * 1000;
   const spacingMs = 1000 / settings.closesPerSecond;
-  let marked = false;
-  while (Date.now() < deadline) {
-    if (deps.stopped()) return 'stopped';
-    try {
-      if (!marked) {
-        await client.markDraining(target.address, settings.adminToken);
-        marked = true;
+  try {
+    let marked = false;
+    while (Date.now() < deadline) {
+      if (deps.stopped()) return 'stopped';
+      try {
+        if (!marked) {
+          await client.markDraining(target.address, settings.adminToken);
+          marked = true;
+        }
+        if ((await client.stats(target.address)).activeConnections === 0) return 'empty';
+        for (const userId of await registry.usersOn(target.podName)) {
+          if (deps.stopped() || Date.now() >= deadline) break;
+          const closed = await client.closeUser(target.address, userId, settings.apiToken);
+          // Pace by sockets closed, so a user with five devices counts five.
+          await sleep(Math.max(1, closed) * spacingMs);
+        }
+      } catch (err) {
+        log.warn('drain_step_failed', { pod: target.podName, error: errorText(err) });
       }
-      if ((await client.stats(target.address)).activeConnections === 0) return 'empty';
-      for (const userId of await registry.usersOn(target.podName)) {
-        if (deps.stopped() || Date.now() >= deadline) break;
-        const closed = await client.closeUser(target.address, userId, settings.fleetSecret);
-        // Pace by sockets closed, so a user with five devices counts five.
-        await sleep(Math.max(1, closed) * spacingMs);
-      }
-    } catch (err) {
-      log.warn('drain_step_failed', { pod: target.podName, error: errorText(err) });
+      await sleep(RECHECK_MS);
     }
-    await sleep(RECHECK_MS);
+    return 'timed_out';
+  } finally {
+    client.release(target.address);
   }
-  return 'timed_out';
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,11 +1,18 @@
 /**
  * What the operator asks of one gateway pod: its connection count (`/stats`),
  * to start draining (`POST /v1/drain`), and to close one user's sockets on
- * that pod only (the peer service's `CloseLocal`, close code 1012, so clients
- * reconnect to another pod), with the fleet secret as a node would.
+ * that pod only: the product's `IMGatewayService.CloseConnection` with scope
+ * CLOSE_SCOPE_LOCAL and close code 1012 (clients reconnect to another pod),
+ * authorized with one of the fleet's API tokens as a backend service is. The
+ * peer service (`CloseLocal`, fleet secret) stays between gateway nodes.
  */
-import { PeerClient } from '../../../gateway/src/fleet/peer-client.ts';
-import { peerCredentials } from '../../../gateway/src/tls/peer-credentials.ts';
+import * as grpc from '@grpc/grpc-js';
+import { bearerCallCredentials } from '../../../gateway/src/api/grpc-auth.ts';
+import { loadGatewayService } from '../../../gateway/src/proto/services.ts';
+import { CloseScope } from '../../../gateway/src/proto/generated/im/gateway/v1/CloseScope.ts';
+import type { CloseConnectionRequest } from '../../../gateway/src/proto/generated/im/gateway/v1/CloseConnectionRequest.ts';
+import type { CloseConnectionResponse__Output } from '../../../gateway/src/proto/generated/im/gateway/v1/CloseConnectionResponse.ts';
+import type { IMGatewayServiceClient } from '../../../gateway/src/proto/generated/im/gateway/v1/IMGatewayService.ts';
 import { CloseCode } from '../../../gateway/src/protocol/errors.ts';
 
 export interface PodAddress {
@@ -19,9 +26,11 @@ export interface PodStats {
   draining: boolean;
 }
 
+const GatewayService = loadGatewayService();
+
 export class GatewayClient {
-  /** One client set per fleet secret: each IMGateway has its own. */
-  private readonly peers = new Map<string, PeerClient>();
+  /** One channel per pod gRPC address while it is being drained; `release` closes it. */
+  private readonly channels = new Map<string, IMGatewayServiceClient>();
   private readonly timeoutMs: number;
 
   constructor(timeoutMs = 3000) {
@@ -45,30 +54,50 @@ export class GatewayClient {
     if (res.status !== 202) throw new Error(`POST /v1/drain on ${pod.ip}: ${res.status} ${await res.text()}`);
   }
 
-  /** Closes the user's sockets on that pod; resolves with how many were closed. */
-  closeUser(pod: PodAddress, userId: string, fleetSecret: string): Promise<number> {
-    return this.peersFor(fleetSecret).closeLocal(`${host(pod.ip)}:${pod.grpcPort}`, {
+  /** Closes the user's sockets on that pod only, with 1012; resolves with how many were closed. */
+  closeUser(pod: PodAddress, userId: string, apiToken: string): Promise<number> {
+    const request: CloseConnectionRequest = {
       user_id: userId,
       device_id: '',
       reason: 'pod is being removed: reconnect',
+      scope: CloseScope.CLOSE_SCOPE_LOCAL,
       close_code: CloseCode.SERVICE_RESTART,
+    };
+    const options: grpc.CallOptions = { deadline: Date.now() + this.timeoutMs, credentials: bearerCallCredentials(apiToken) };
+    return new Promise((resolve, reject) => {
+      this.channel(pod).CloseConnection(request, options, (err: grpc.ServiceError | null, res?: CloseConnectionResponse__Output) => {
+        if (err !== null || res === undefined) reject(new Error(`CloseConnection on ${pod.ip}: ${err?.details ?? 'no response'}`));
+        else resolve(res.closed_count);
+      });
     });
   }
 
-  close(): void {
-    for (const peers of this.peers.values()) peers.close();
-    this.peers.clear();
+  /** Closes the pod's channel (its drain ended). */
+  release(pod: PodAddress): void {
+    const address = grpcAddress(pod);
+    this.channels.get(address)?.close();
+    this.channels.delete(address);
   }
 
-  private peersFor(fleetSecret: string): PeerClient {
-    let peers = this.peers.get(fleetSecret);
-    if (peers === undefined) {
-      // The IMGateway spec has no TLS settings: its pods serve gRPC in plaintext, inside the cluster.
-      peers = new PeerClient({ timeoutMs: this.timeoutMs, retries: 1, ...peerCredentials(fleetSecret, null) });
-      this.peers.set(fleetSecret, peers);
-    }
-    return peers;
+  close(): void {
+    for (const channel of this.channels.values()) channel.close();
+    this.channels.clear();
   }
+
+  private channel(pod: PodAddress): IMGatewayServiceClient {
+    const address = grpcAddress(pod);
+    let channel = this.channels.get(address);
+    if (channel === undefined) {
+      // The IMGateway spec has no TLS settings: its pods serve gRPC in plaintext, inside the cluster.
+      channel = new GatewayService(address, grpc.credentials.createInsecure()) as unknown as IMGatewayServiceClient;
+      this.channels.set(address, channel);
+    }
+    return channel;
+  }
+}
+
+function grpcAddress(pod: PodAddress): string {
+  return `${host(pod.ip)}:${pod.grpcPort}`;
 }
 
 function host(ip: string): string {

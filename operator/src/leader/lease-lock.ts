@@ -5,8 +5,11 @@
  * when it last saw the record change, so clocks need not agree), renew every
  * retryPeriod, and give up leadership if renewing keeps failing for
  * renewDeadline. Updates use resourceVersion, so two candidates cannot both win.
+ * Every attempt has a deadline (the rest of renewDeadline while leading), as
+ * client-go's context does: an apiserver that accepts the connection and never
+ * answers must not keep a leader that cannot renew believing it leads.
  */
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import { Observable, type ConfigurationOptions, type CoordinationV1Api, type ObservableMiddleware, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 
@@ -52,7 +55,8 @@ export class LeaderElector {
     let lastRenew = Date.now();
     const renew = async (): Promise<void> => {
       if (this.stopped) return;
-      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
+      const left = lastRenew + this.options.renewDeadlineSeconds * 1000 - Date.now();
+      if (await this.tryAcquireOrRenew(Math.max(MIN_ATTEMPT_MS, left))) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.options.renewDeadlineSeconds * 1000) {
         this.leading = false;
         this.log.error('leader_lost', { lease: this.options.name });
@@ -82,11 +86,12 @@ export class LeaderElector {
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(timeoutMs = this.options.renewDeadlineSeconds * 1000): Promise<boolean> {
     const { namespace, name, identity, leaseDurationSeconds } = this.options;
     const now = new Date();
+    const deadline = withDeadline(timeoutMs);
     try {
-      const lease = await this.read();
+      const lease = await this.read(deadline);
       if (lease === null) {
         await this.api.createNamespacedLease({
           namespace,
@@ -96,7 +101,7 @@ export class LeaderElector {
             metadata: { name, namespace },
             spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 } as never,
           },
-        });
+        }, deadline);
         return true;
       }
       const spec = lease.spec ?? {};
@@ -115,7 +120,7 @@ export class LeaderElector {
         ...(taking ? { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
       } as never;
       // resourceVersion in metadata makes this a compare-and-swap.
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease }, deadline);
       return true;
     } catch (err) {
       if (!isConflict(err)) this.log.warn('leader_election_error', { error: String(err) });
@@ -123,14 +128,30 @@ export class LeaderElector {
     }
   }
 
-  private async read(): Promise<V1Lease | null> {
+  private async read(options?: ConfigurationOptions): Promise<V1Lease | null> {
     try {
-      return await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+      return await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace }, options);
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
   }
+}
+
+/** Shortest deadline of one attempt: a renewal needs a round trip or two. */
+const MIN_ATTEMPT_MS = 500;
+
+/** Request options that abort every request made with them `ms` from now. */
+function withDeadline(ms: number): ConfigurationOptions {
+  const signal = AbortSignal.timeout(ms);
+  const deadline: ObservableMiddleware = {
+    pre: (request) => {
+      request.setSignal(signal);
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [deadline], middlewareMergeStrategy: 'append' };
 }
 
 /** MicroTime as the API server parses it: RFC 3339 with exactly six fractional digits. */

@@ -3,9 +3,20 @@
  * what the operator would create can be tested without a cluster. Owner
  * references make Kubernetes delete them with the IMGateway.
  */
-import type { V1Deployment, V1EnvVar, V1NetworkPolicy, V1NetworkPolicyPeer, V1OwnerReference, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
-import { API_VERSION, KIND, type IMGateway, type ResolvedIMGatewaySpec } from '../api/v1alpha1/types.ts';
+import type {
+  V1Deployment,
+  V1EnvVar,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1OwnerReference,
+  V1PodDisruptionBudget,
+  V1PodSpec,
+  V1Service,
+  V1TopologySpreadConstraint,
+} from '@kubernetes/client-node';
+import { API_VERSION, KIND, type IMGateway, type PodTemplateSpec, type ResolvedIMGatewaySpec } from '../api/v1alpha1/types.ts';
 import { fleetLabels, selectorLabels } from './labels.ts';
+import { fleetPrefixes, PREFIX_ENV, type FleetPrefixes } from './prefixes.ts';
 
 /** Annotation holding a hash of what the operator last wrote, to skip no-op updates. */
 export const SPEC_HASH_ANNOTATION = 'imgateway.io/spec-hash';
@@ -35,6 +46,7 @@ function metadata(gw: IMGateway, extra: Record<string, string> = {}, name = gw.m
 export function buildDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, replicas: number): V1Deployment {
   const name = gw.metadata!.name!;
   const { port, grpcPort } = spec.service;
+  const pod = spec.podTemplate ?? {};
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -45,10 +57,15 @@ export function buildDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, repl
       // A new pod must be ready before an old one goes: sockets move, they are not dropped.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
-        metadata: { labels: fleetLabels(name) },
+        metadata: {
+          // The fleet's labels last: the selector must keep matching whatever the template adds.
+          labels: { ...pod.labels, ...fleetLabels(name) },
+          ...(pod.annotations !== undefined ? { annotations: { ...pod.annotations } } : {}),
+        },
         spec: {
           // SIGTERM makes the gateway drain by itself; give it the drain's time and a margin.
           terminationGracePeriodSeconds: spec.drain.timeoutSeconds + 15,
+          ...podScheduling(name, pod),
           securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
@@ -59,8 +76,10 @@ export function buildDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, repl
                 { name: 'http', containerPort: port, protocol: 'TCP' },
                 { name: 'grpc', containerPort: grpcPort, protocol: 'TCP' },
               ],
-              env: gatewayEnv(spec),
-              ...(spec.resources !== undefined ? { resources: spec.resources as never } : {}),
+              env: gatewayEnv(gw, spec),
+              ...(pod.envFrom !== undefined ? { envFrom: structuredClone(pod.envFrom) } : {}),
+              resources: structuredClone(spec.resources) as never,
+              ...(pod.volumeMounts !== undefined ? { volumeMounts: structuredClone(pod.volumeMounts) } : {}),
               readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
               livenessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, failureThreshold: 6 },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
@@ -72,8 +91,38 @@ export function buildDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, repl
   };
 }
 
+/**
+ * Where the pods run and as whom. Without topologySpreadConstraints in the
+ * spec, pods spread over zones and hosts: one node or zone lost takes as few
+ * users' sockets as possible. ScheduleAnyway, so a small cluster still runs
+ * the fleet; pod-template-hash, so a rollout's new pods spread among
+ * themselves.
+ */
+export function podScheduling(name: string, pod: PodTemplateSpec): Omit<V1PodSpec, 'containers'> {
+  const spread = (topologyKey: string): V1TopologySpreadConstraint => ({
+    maxSkew: 1,
+    topologyKey,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchLabels: selectorLabels(name) },
+    matchLabelKeys: ['pod-template-hash'],
+  });
+  const copy = <T>(value: T | undefined): T | undefined => (value === undefined ? undefined : structuredClone(value));
+  const fields: Omit<V1PodSpec, 'containers'> = {
+    serviceAccountName: pod.serviceAccountName,
+    imagePullSecrets: copy(pod.imagePullSecrets),
+    nodeSelector: copy(pod.nodeSelector),
+    affinity: copy(pod.affinity),
+    tolerations: copy(pod.tolerations),
+    topologySpreadConstraints: copy(pod.topologySpreadConstraints) ?? [spread('topology.kubernetes.io/zone'), spread('kubernetes.io/hostname')],
+    priorityClassName: pod.priorityClassName,
+    volumes: copy(pod.volumes),
+  };
+  // Unset fields stay out of the object: the spec hash and the API server's copy compare equal.
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
 /** The gateway's environment (README's configuration table) from the spec. */
-export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
+export function gatewayEnv(gw: IMGateway, spec: ResolvedIMGatewaySpec): V1EnvVar[] {
   const { gateway, service, drain } = spec;
   const env: V1EnvVar[] = [
     { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -82,7 +131,9 @@ export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
     { name: 'GRPC_PORT', value: String(service.grpcPort) },
     { name: 'GRPC_ADVERTISE_ADDRESS', value: `$(POD_IP):${service.grpcPort}` },
     { name: 'ETCD_ENDPOINTS', value: gateway.etcdEndpoints.join(',') },
-    { name: 'REDIS_URL', value: gateway.redisUrl },
+    gateway.redisUrlSecretRef !== undefined
+      ? { name: 'REDIS_URL', valueFrom: { secretKeyRef: { ...gateway.redisUrlSecretRef } } }
+      : { name: 'REDIS_URL', value: gateway.redisUrl ?? '' },
     { name: 'KAFKA_BROKERS', value: gateway.kafkaBrokers.join(',') },
     { name: 'ADMIN_TOKEN', valueFrom: { secretKeyRef: { ...gateway.adminTokenSecretRef } } },
     { name: 'GRPC_API_TOKENS', valueFrom: { secretKeyRef: { ...gateway.grpcApiTokensSecretRef } } },
@@ -108,7 +159,14 @@ export function gatewayEnv(spec: ResolvedIMGatewaySpec): V1EnvVar[] {
     if (limits[field] !== undefined) env.push({ name, value: String(limits[field]) });
   }
   if (gateway.logLevel !== undefined) env.push({ name: 'LOG_LEVEL', value: gateway.logLevel });
-  for (const extra of gateway.env ?? []) env.push({ name: extra.name, value: extra.value ?? '' });
+  // Per-fleet prefixes; a variable set in spec.gateway.env is pushed below instead.
+  const prefixes = fleetPrefixes(gw, spec);
+  for (const [field, name] of Object.entries(PREFIX_ENV) as Array<[keyof FleetPrefixes, string]>) {
+    if (!gateway.env?.some((e) => e.name === name)) env.push({ name, value: prefixes[field] });
+  }
+  for (const extra of gateway.env ?? []) {
+    env.push(extra.valueFrom !== undefined ? { name: extra.name, valueFrom: structuredClone(extra.valueFrom) } : { name: extra.name, value: extra.value ?? '' });
+  }
   return env;
 }
 

@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { MessageTypeDefinition } from '@grpc/proto-loader';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { CloseConnectionRequest as _im_gateway_v1_CloseConnectionRequest, CloseConnectionRequest__Output as _im_gateway_v1_CloseConnectionRequest__Output } from './im/gateway/v1/CloseConnectionRequest.ts';
 import type { CloseConnectionResponse as _im_gateway_v1_CloseConnectionResponse, CloseConnectionResponse__Output as _im_gateway_v1_CloseConnectionResponse__Output } from './im/gateway/v1/CloseConnectionResponse.ts';
@@ -20,6 +20,7 @@ export interface ProtoGrpcType {
       v1: {
         CloseConnectionRequest: MessageTypeDefinition<_im_gateway_v1_CloseConnectionRequest, _im_gateway_v1_CloseConnectionRequest__Output>
         CloseConnectionResponse: MessageTypeDefinition<_im_gateway_v1_CloseConnectionResponse, _im_gateway_v1_CloseConnectionResponse__Output>
+        CloseScope: EnumTypeDefinition
         DeviceStatus: MessageTypeDefinition<_im_gateway_v1_DeviceStatus, _im_gateway_v1_DeviceStatus__Output>
         GetConnectionStatusRequest: MessageTypeDefinition<_im_gateway_v1_GetConnectionStatusRequest, _im_gateway_v1_GetConnectionStatusRequest__Output>
         GetConnectionStatusResponse: MessageTypeDefinition<_im_gateway_v1_GetConnectionStatusResponse, _im_gateway_v1_GetConnectionStatusResponse__Output>

@@ -8,7 +8,16 @@
  * connections; set, it runs exactly that many pods, still draining the ones
  * it removes. The operator never writes it. See the comment atop the CRD.
  */
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Affinity,
+  V1EnvFromSource,
+  V1EnvVarSource,
+  V1Toleration,
+  V1TopologySpreadConstraint,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 
 export const GROUP = 'imgateway.io';
 export const VERSION = 'v1alpha1';
@@ -44,6 +53,28 @@ export interface IMGatewaySpec {
   service?: ServiceSpec;
   podDisruptionBudget?: PodDisruptionBudgetSpec;
   networkPolicy?: NetworkPolicySpec;
+  podTemplate?: PodTemplateSpec;
+}
+
+/**
+ * What the gateway pods carry besides the gateway: scheduling, identity,
+ * pull secrets, volumes, variables from Secrets. Shapes are core/v1's (the
+ * CRD holds a subset of each: volumes are secret, configMap or emptyDir).
+ */
+export interface PodTemplateSpec {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  serviceAccountName?: string;
+  imagePullSecrets?: Array<{ name: string }>;
+  nodeSelector?: Record<string, string>;
+  affinity?: V1Affinity;
+  tolerations?: V1Toleration[];
+  /** Unset: spread over zones and hosts (resources/owned.ts); an empty list: no spreading. */
+  topologySpreadConstraints?: V1TopologySpreadConstraint[];
+  priorityClassName?: string;
+  volumes?: V1Volume[];
+  volumeMounts?: V1VolumeMount[];
+  envFrom?: V1EnvFromSource[];
 }
 
 /** core/v1 ResourceRequirements; quantities as the API server returns them. */
@@ -86,7 +117,9 @@ export interface SecretKeyRef {
 
 export interface GatewaySpec {
   etcdEndpoints: string[];
-  redisUrl: string;
+  /** Exactly one of redisUrl (no password: readers of the IMGateway see it) and redisUrlSecretRef (a CEL rule in the CRD). */
+  redisUrl?: string;
+  redisUrlSecretRef?: SecretKeyRef;
   kafkaBrokers: string[];
   /** Exactly one of secretRef, publicKeySecretRef, jwksUrl (a CEL rule in the CRD). */
   jwt: JwtSpec;
@@ -99,6 +132,17 @@ export interface GatewaySpec {
   limits?: GatewayLimits;
   logLevel?: LogLevel;
   env?: EnvVar[];
+  /** Where the fleet's state sits in etcd, Redis and Kafka; unset parts derive from namespace/name (resources/prefixes.ts). */
+  prefixes?: FleetPrefixSpec;
+}
+
+export interface FleetPrefixSpec {
+  /** ETCD_PREFIX; default `/im-gateway/<namespace>/<name>`. */
+  etcd?: string;
+  /** REDIS_KEY_PREFIX; default `im:<namespace>/<name>:`. */
+  redisKey?: string;
+  /** Prefix of KAFKA_MESSAGES_TOPIC (`.messages`) and KAFKA_GROUP_TOPIC (`.group-messages`); default `im-gateway.<namespace>.<name>`. */
+  kafkaTopic?: string;
 }
 
 export interface JwtSpec {
@@ -121,6 +165,8 @@ export interface GatewayLimits {
 export interface EnvVar {
   name: string;
   value?: string;
+  /** A Secret or ConfigMap key, for settings that carry credentials. */
+  valueFrom?: Pick<V1EnvVarSource, 'secretKeyRef' | 'configMapKeyRef'>;
 }
 
 export interface ServiceSpec {
@@ -238,6 +284,7 @@ export interface ResolvedBehavior {
 /** A spec with every CRD default in place. */
 export interface ResolvedIMGatewaySpec extends IMGatewaySpec {
   image: string;
+  resources: ResourceRequirements;
   minReplicas: number;
   maxReplicas: number;
   targetConnectionsPerPod: number;
@@ -267,6 +314,8 @@ export const DEFAULTS = {
     policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
   },
   drain: { timeoutSeconds: 300, closesPerSecond: 100 },
+  // No CPU limit: throttling would delay the heartbeats of every socket on the pod.
+  resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '1Gi' } },
   service: { type: 'ClusterIP', port: 8080, grpcPort: 9093 },
   podDisruptionBudget: { maxUnavailable: 1 },
 } as const;
@@ -282,6 +331,7 @@ export function withDefaults(spec: IMGatewaySpec): ResolvedIMGatewaySpec {
   return {
     ...copy,
     image: copy.image ?? DEFAULTS.image,
+    resources: copy.resources ?? structuredClone(DEFAULTS.resources) as ResourceRequirements,
     minReplicas: copy.minReplicas ?? DEFAULTS.minReplicas,
     maxReplicas: copy.maxReplicas ?? DEFAULTS.maxReplicas,
     targetConnectionsPerPod: copy.targetConnectionsPerPod ?? DEFAULTS.targetConnectionsPerPod,
