@@ -10,6 +10,7 @@ import { KafkaBus } from '../../gateway/src/bus/kafka-bus.ts';
 import { createLogger } from '../../gateway/src/observability/logger.ts';
 import type { LogEntry } from '../../gateway/src/conversation-log/entry.ts';
 import { startKafka } from '../../e2e/infra/providers.ts';
+import { cpuPerCall } from '../lib/steady.ts';
 
 const rate = Number(process.argv[2] ?? 1000);
 const seconds = Number(process.argv[3] ?? 8);
@@ -36,21 +37,8 @@ function entry(i: number): LogEntry {
 }
 
 /** CPU µs per record while sending `rate` records a second for `seconds`, one per conversation in turn. */
-async function round(bus: KafkaBus): Promise<number> {
-  const total = rate * seconds;
-  const pending: Array<Promise<void>> = [];
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  for (let i = 0; i < total; i++) {
-    // Spread evenly: the records of each millisecond leave in that millisecond's turn.
-    const due = started + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    pending.push(bus.appendPrivate(`d:u${i % 500}:v${i % 500}`, entry(i)));
-  }
-  await Promise.all(pending);
-  const used = process.cpuUsage(cpu);
-  return (used.user + used.system) / total;
+function round(bus: KafkaBus): Promise<number> {
+  return cpuPerCall(rate, rate * seconds, (i) => bus.appendPrivate(`d:u${i % 500}:v${i % 500}`, entry(i)));
 }
 
 const results = new Map<number, number[]>(lingers.map((l) => [l, []]));

@@ -11,6 +11,7 @@
  */
 import { Redis } from 'ioredis';
 import { startRedis } from '../../e2e/infra/providers.ts';
+import { cpuPerCall } from '../lib/steady.ts';
 import { RedisStore } from '../../gateway/src/store/redis-store.ts';
 import type { MessageFrame } from '../../gateway/src/protocol/frames.ts';
 import type { Store } from '../../gateway/src/store/store.ts';
@@ -46,27 +47,17 @@ function frame(i: number): MessageFrame {
 /** µs of CPU per append in this process and in Redis. */
 async function round(store: Store, r: number): Promise<{ gateway: number; redis: number }> {
   const total = rate * seconds;
-  const pending: Array<Promise<unknown>> = [];
   const redisFrom = await redisCpuSeconds();
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  const gateway = await cpuPerCall(rate, total, (i) => {
     const f = frame(i);
-    pending.push(
-      store.append(`d:${f.sender_id}:${f.recipient_id}`, f, {
-        dedupKey: `${f.sender_id}:${r}:${f.msg_id}`,
-        participants: [f.sender_id, f.recipient_id],
-        outbox: true,
-        sender: { userId: f.sender_id, now: Date.now() },
-      }),
-    );
-  }
-  await Promise.all(pending);
-  const used = process.cpuUsage(cpu);
-  return { gateway: (used.user + used.system) / total, redis: ((await redisCpuSeconds()) - redisFrom) * 1e6 / total };
+    return store.append(`d:${f.sender_id}:${f.recipient_id}`, f, {
+      dedupKey: `${f.sender_id}:${r}:${f.msg_id}`,
+      participants: [f.sender_id, f.recipient_id],
+      outbox: true,
+      sender: { userId: f.sender_id, now: Date.now() },
+    });
+  });
+  return { gateway, redis: ((await redisCpuSeconds()) - redisFrom) * 1e6 / total };
 }
 
 const stores = await Promise.all(
