@@ -96,6 +96,33 @@ describe('session behaviour', () => {
     expect(gw.node.hub.size).toBe(2);
   });
 
+  it('leaves no registration behind for a socket that closes while it is being registered', async () => {
+    const config = loadConfig({ JWT_SECRET: 'x'.repeat(32), GRPC_API_TOKENS: GRPC_API_TOKEN });
+    const backends = memoryBackends(config);
+    const registry = backends.registry as MemoryRegistry;
+    const register = registry.register.bind(registry);
+    let registering: (() => void) | null = null;
+    let registered = false;
+    registry.register = async (record: DeviceRecord) => {
+      await new Promise<void>((resolve) => (registering = resolve));
+      const token = await register(record);
+      registered = true;
+      return token;
+    };
+    gw = await startGateway({}, backends);
+    const bob = clients.add(new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('bob', 'phone')}` } }));
+    while (registering === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    bob.ws.terminate();
+    await bob.closed;
+    while (gw.node.hub.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    (registering as () => void)();
+    // The registration completes after the close, and is taken back at once.
+    while (!registered) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 100 && registry.routes('bob').length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await registry.devices('bob')).toEqual([]);
+    expect(registry.routes('bob')).toEqual([]);
+  });
+
   it('holds live messages behind the replay so each conversation arrives in order', async () => {
     gw = await startGateway({ REPLAY_BATCH: '5' });
     const alice = await connect('alice', 'phone');
