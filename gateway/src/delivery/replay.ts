@@ -65,11 +65,11 @@ export class Replayer {
    */
   async replay(socket: ClientSocket): Promise<void> {
     let starts = new Map<string, number>();
+    // Again when too much arrived live meanwhile: all of it is in the logs, read it from there.
     do {
       const pending = await this.pendingLogs(socket);
       starts = pending.starts;
       await this.sendMerged(socket, pending.logs);
-      // Too much arrived meanwhile: all of it is in the logs, read it from there.
     } while (replayAgain(socket));
     for (const { log, entry, text } of live(socket)) {
       const start = starts.get(log);
