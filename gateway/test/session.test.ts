@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { GRPC_API_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, startGatewayHoldingRegistrations, token, type HeldRegistrations, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient } from './support/client.ts';
 import { memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -97,27 +97,17 @@ describe('session behaviour', () => {
   });
 
   it('leaves no registration behind for a socket that closes while it is being registered', async () => {
-    const config = loadConfig({ JWT_SECRET: 'x'.repeat(32), GRPC_API_TOKENS: GRPC_API_TOKEN });
-    const backends = memoryBackends(config);
-    const registry = backends.registry as MemoryRegistry;
-    const register = registry.register.bind(registry);
-    let registering: (() => void) | null = null;
-    let registered = false;
-    registry.register = async (record: DeviceRecord) => {
-      await new Promise<void>((resolve) => (registering = resolve));
-      const token = await register(record);
-      registered = true;
-      return token;
-    };
-    gw = await startGateway({}, backends);
+    let registrations: HeldRegistrations;
+    ({ gw, registrations } = await startGatewayHoldingRegistrations());
+    const registry = gw.backends.registry;
     const bob = clients.add(new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('bob', 'phone')}` } }));
-    while (registering === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    await registrations.underWay();
     bob.ws.terminate();
     await bob.closed;
     while (gw.node.hub.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    (registering as () => void)();
+    registrations.release();
     // The registration completes after the close, and is taken back at once.
-    while (!registered) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (registrations.completed === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     for (let i = 0; i < 100 && registry.routes('bob').length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(await registry.devices('bob')).toEqual([]);
     expect(registry.routes('bob')).toEqual([]);
