@@ -1,6 +1,8 @@
 /**
  * One client connection: the `ws` socket itself, subclassed so its protocol
  * state lives in the same object (no side table, no closure per socket).
+ * Its life (states, holding live entries for replay, activity, limits) is
+ * the session's (session/); this class sends and closes.
  */
 import type { LogId } from '../conversation-log/log-id.ts';
 import { WebSocket } from 'ws';
