@@ -41,6 +41,7 @@ import { GrpcServer } from './api/grpc-server.ts';
 import { demoRoutes } from './api/demo-routes.ts';
 import { createHttpApp, type Readiness } from './api/http-app.ts';
 import { WsServer } from './api/ws-server.ts';
+import { SessionLifecycle } from './session/lifecycle.ts';
 import { CertificateReloader, readKeyPair } from './tls/certificates.ts';
 import { peerCredentials, type PeerCredentials } from './tls/peer-credentials.ts';
 
@@ -73,6 +74,7 @@ export class GatewayNode {
   private readonly backends: Backends;
   private readonly http: HttpServer | HttpsServer;
   private readonly ws: WsServer;
+  private readonly lifecycle: SessionLifecycle;
   private readonly grpc: GrpcServer;
   private readonly reloader: CertificateReloader | null;
   private readonly peers: PeerClient | null = null;
@@ -133,28 +135,31 @@ export class GatewayNode {
 
     bus.onGroupEvent(new GroupFanout(store, delivery, this.retries, this.log).onEvent);
 
-    this.ws = new WsServer(
+    this.lifecycle = new SessionLifecycle(
       {
         nodeId: config.nodeId,
         grpcAddress: config.grpcAdvertiseAddress,
-        maxConnections: limits.maxConnections,
         maxDevicesPerUser: limits.maxDevicesPerUser,
-        maxFrameBytes: limits.maxFrameBytes,
         sendBufferMaxBytes: limits.sendBufferMaxBytes,
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-        allowedOrigins: config.allowedOrigins,
+        maxFramesPerSecond: limits.maxFramesPerSecond,
+        rateLimitWindowMs: limits.rateLimitWindowMs,
+        rateLimitMaxViolations: limits.rateLimitMaxViolations,
       },
       {
-        verifier,
         tokens,
         hub: this.hub,
         registry,
         control,
-        router: new FrameRouter(messenger, receipts, tokens, this.metrics, this.log, limits),
+        router: new FrameRouter(messenger, receipts, tokens, this.log),
         replayer,
         metrics: this.metrics,
         log: this.log,
       },
+    );
+    this.ws = new WsServer(
+      { maxConnections: limits.maxConnections, maxFrameBytes: limits.maxFrameBytes, allowedOrigins: config.allowedOrigins },
+      { verifier, hub: this.hub, lifecycle: this.lifecycle, metrics: this.metrics },
     );
     this.grpc = new GrpcServer({
       maxContentBytes: limits.maxContentBytes,
@@ -284,7 +289,7 @@ export class GatewayNode {
     while (this.hub.size > 0 && Date.now() < deadline) {
       let closed = 0;
       for (const socket of this.hub.all()) {
-        if (socket.closingByServer) continue;
+        if (socket.closing) continue;
         socket.closeWith(CloseCode.SERVICE_RESTART, 'server draining: reconnect');
         if (++closed >= perTick) break;
       }
@@ -314,6 +319,7 @@ export class GatewayNode {
   async stop(): Promise<void> {
     for (const socket of this.hub.all()) socket.terminate();
     this.ws.close();
+    this.lifecycle.close();
     this.reloader?.stop();
     this.peers?.close();
     this.retries.close();

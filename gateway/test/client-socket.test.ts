@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ClientSocket } from '../src/connections/client-socket.ts';
+import { rawSocket } from '../src/session/raw-socket.ts';
 
 interface RawSocket {
   _writev?: (chunks: unknown[], cb: (err?: Error | null) => void) => void;
@@ -26,7 +27,7 @@ beforeEach(async () => {
   await once(client, 'open');
   serverSide = (await accepted)[0] as ClientSocket;
   writes = [];
-  const raw = (serverSide as unknown as { _socket: RawSocket })._socket;
+  const raw = rawSocket(serverSide) as unknown as RawSocket;
   const writev = raw._writev!.bind(raw);
   const write = raw._write.bind(raw);
   raw._writev = (chunks, cb) => {

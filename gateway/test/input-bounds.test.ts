@@ -118,11 +118,11 @@ describe('input bounds', () => {
       const heapBefore = process.memoryUsage().heapUsed;
       // Each frame gets an INVALID_MESSAGE_FORMAT error naming its 100-character msg_id.
       const frame = JSON.stringify({ type: 'send_msg', msg_id: 'i'.repeat(100) });
-      for (let round = 0; round < 20 && !server.closingByServer; round++) {
+      for (let round = 0; round < 20 && !server.closing; round++) {
         flood(alice, frame, 10_000);
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect(server.closingByServer).toBe(true);
+      expect(server.closing).toBe(true);
       // The cap plus the one frame that crossed it and the close frame.
       expect(server.bufferedAmount).toBeLessThan(65536 + 4096);
       expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);

@@ -3,15 +3,12 @@
 // entries out of order (as forwards and Kafka consumers of several nodes do)
 // and a real client records what it receives.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { memoryBackends } from '../src/backends.ts';
-import { loadConfig } from '../src/config/config.ts';
 import { GAP_WAIT_MS } from '../src/delivery/local-delivery.ts';
+import { MAX_HELD_LIVE } from '../src/session/session.ts';
 import type { MessageFrame } from '../src/protocol/frames.ts';
-import { MemoryRegistry } from '../src/registry/memory-registry.ts';
-import type { DeviceRecord } from '../src/registry/registry.ts';
 import type { LogEntry } from '../src/conversation-log/entry.ts';
 import { privateLog } from '../src/conversation-log/log-id.ts';
-import { GRPC_API_TOKEN, startGateway, TEST_SECRET, token, type RunningGateway } from './support/gateway.ts';
+import { startGateway, startGatewayHoldingRegistrations, token, type HeldRegistrations, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient, type Frame } from './support/client.ts';
 
 const LOG = privateLog('alice', 'bob');
@@ -108,27 +105,35 @@ describe('ordered delivery per socket', () => {
 
   it('writes nothing before auth_response: live entries during registration wait for replay', async () => {
     await gw.stop();
-    // The real memory registry, with registration slowed so live entries arrive in between.
-    const config = loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN, HOST: '127.0.0.1', PORT: '0', GRPC_PORT: '0' });
-    const backends = memoryBackends(config);
-    const registry = backends.registry as MemoryRegistry;
-    const register = registry.register.bind(registry);
-    let registering: (() => void) | null = null;
-    registry.register = async (record: DeviceRecord) => {
-      await new Promise<void>((resolve) => (registering = resolve));
-      return register(record);
-    };
-    gw = await startGateway({}, backends);
+    let registrations: HeldRegistrations;
+    ({ gw, registrations } = await startGatewayHoldingRegistrations());
     const bob = clients.add(new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('bob', 'laptop')}` } }));
-    while (registering === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    await registrations.underWay();
     const [e1, e2] = [await stored(1), await stored(2)];
     live(e2);
     live(e1);
-    (registering as () => void)();
+    registrations.release();
     while (!bob.frames.some((f) => f.type === 'auth_response')) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(bob.frames[0]!.type).toBe('auth_response');
     await bob.next('auth_response');
     expect(await messages(bob, 2)).toEqual([1, 2]);
+    await bob.nothing('message', 100);
+  });
+
+  it('reads from the log instead when more live entries arrive during registration than it holds, then goes live', async () => {
+    await gw.stop();
+    let registrations: HeldRegistrations;
+    ({ gw, registrations } = await startGatewayHoldingRegistrations());
+    const bob = clients.add(new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('bob', 'laptop')}` } }));
+    await registrations.underWay();
+    const count = MAX_HELD_LIVE + 5;
+    for (let n = 1; n <= count; n++) live(await stored(n));
+    registrations.release();
+    await bob.next('auth_response');
+    expect(await messages(bob, count)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    // Live now, not stuck holding: the next entry goes straight out.
+    live(await stored(count + 1));
+    expect(await messages(bob, 1)).toEqual([count + 1]);
     await bob.nothing('message', 100);
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { GRPC_API_TOKEN, startGateway, token, type RunningGateway } from './support/gateway.ts';
+import { GRPC_API_TOKEN, startGateway, startGatewayHoldingRegistrations, token, type HeldRegistrations, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient } from './support/client.ts';
 import { memoryBackends } from '../src/backends.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -94,6 +94,23 @@ describe('session behaviour', () => {
     const later = alice.sendMessage('bob', 'after replacement');
     expect(await fresh.next('message', (f) => f.msg_id === later)).toBeTruthy();
     expect(gw.node.hub.size).toBe(2);
+  });
+
+  it('leaves no registration behind for a socket that closes while it is being registered', async () => {
+    let registrations: HeldRegistrations;
+    ({ gw, registrations } = await startGatewayHoldingRegistrations());
+    const registry = gw.backends.registry;
+    const bob = clients.add(new TestClient(gw.wsUrl, { headers: { Authorization: `Bearer ${await token('bob', 'phone')}` } }));
+    await registrations.underWay();
+    bob.ws.terminate();
+    await bob.closed;
+    while (gw.node.hub.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    registrations.release();
+    // The registration completes after the close, and is taken back at once.
+    while (registrations.completed === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 100 && registry.routes('bob').length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await registry.devices('bob')).toEqual([]);
+    expect(registry.routes('bob')).toEqual([]);
   });
 
   it('holds live messages behind the replay so each conversation arrives in order', async () => {

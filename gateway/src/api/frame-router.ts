@@ -1,49 +1,34 @@
 /**
  * Dispatches one inbound WebSocket frame: parse and validate, then heartbeat,
  * send_msg, ack or refresh_token. Every failure answers with an `error` frame
- * carrying the spec's code; only repeated rate-limit violations and a flood
- * of frames close the socket.
+ * carrying the spec's code. The socket's activity, frame rate and rate-limit
+ * violations are its session's (session/lifecycle.ts): frames reach here
+ * once counted, and a RATE_LIMIT_EXCEEDED answer is reported back there.
  */
 import type { SocketTokens } from '../auth/socket-tokens.ts';
 import type { ClientSocket } from '../connections/client-socket.ts';
 import type { Messenger } from '../messaging/messenger.ts';
 import type { Receipts } from '../messaging/receipts.ts';
-import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { FrameDispatch } from '../session/lifecycle.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { encodeAck, encodeError, encodeHeartbeatResponse } from '../protocol/encode.ts';
-import { CloseCode, ErrorCode, GatewayError } from '../protocol/errors.ts';
+import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import { parseClientFrame } from '../protocol/validate.ts';
 
-export interface RouterLimits {
-  rateLimitWindowMs: number;
-  rateLimitMaxViolations: number;
-  /** Frames of any type one socket may send per second (MAX_FRAMES_PER_SECOND). */
-  maxFramesPerSecond: number;
-}
-
-export class FrameRouter {
+export class FrameRouter implements FrameDispatch {
   private readonly messenger: Messenger;
   private readonly receipts: Receipts;
-  private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
-  private readonly limits: RouterLimits;
   private readonly tokens: SocketTokens;
 
-  constructor(messenger: Messenger, receipts: Receipts, tokens: SocketTokens, metrics: GatewayMetrics, log: Logger, limits: RouterLimits) {
+  constructor(messenger: Messenger, receipts: Receipts, tokens: SocketTokens, log: Logger) {
     this.messenger = messenger;
     this.receipts = receipts;
     this.tokens = tokens;
-    this.metrics = metrics;
     this.log = log;
-    this.limits = limits;
   }
 
-  route(socket: ClientSocket, data: Buffer, isBinary: boolean): void {
-    // Frames still in flight when the gateway closed the socket get no answer and do no work.
-    if (socket.closingByServer) return;
-    const now = Date.now();
-    socket.lastSeen = now;
-    if (this.flooding(socket, now)) return;
+  route(socket: ClientSocket, data: Buffer, isBinary: boolean, now: number): void {
     if (isBinary) {
       socket.sendText(encodeError(ErrorCode.INVALID_MESSAGE_FORMAT, { message: 'binary frames are not supported; send JSON text' }, now));
       return;
@@ -75,26 +60,6 @@ export class FrameRouter {
     }
   }
 
-  /**
-   * Counts the frame in the socket's one-second window. Past the limit the
-   * socket gets RATE_LIMIT_EXCEEDED and is closed: every frame costs a parse
-   * and most a reply or a store call, so a flood of cheap ones (50,000
-   * heartbeats in 0.2 s) would otherwise take the event loop from every
-   * other socket. Counters on the socket, no timer.
-   */
-  private flooding(socket: ClientSocket, now: number): boolean {
-    if (now - socket.framesSince >= 1000) {
-      socket.framesSince = now;
-      socket.frames = 0;
-    }
-    if (++socket.frames <= this.limits.maxFramesPerSecond) return false;
-    this.metrics.connectionErrors.inc({ code: ErrorCode.RATE_LIMIT_EXCEEDED });
-    socket.closeWith(CloseCode.RATE_LIMIT_EXCEEDED, 'too many frames per second', encodeError(ErrorCode.RATE_LIMIT_EXCEEDED, {
-      message: `more than ${this.limits.maxFramesPerSecond} frames in one second`,
-    }, now));
-    return true;
-  }
-
   private fail(socket: ClientSocket, err: unknown, msgId: string): void {
     const now = Date.now();
     if (!(err instanceof GatewayError)) {
@@ -104,17 +69,6 @@ export class FrameRouter {
       return;
     }
     socket.sendText(encodeError(err.code, { msgId, message: err.message, sequenceNumber: err.sequenceNumber }, now));
-    if (err.code === ErrorCode.RATE_LIMIT_EXCEEDED) this.countViolation(socket, now);
-  }
-
-  private countViolation(socket: ClientSocket, now: number): void {
-    if (now - socket.violationsSince > this.limits.rateLimitWindowMs) {
-      socket.violationsSince = now;
-      socket.violations = 0;
-    }
-    if (++socket.violations >= this.limits.rateLimitMaxViolations) {
-      this.metrics.connectionErrors.inc({ code: ErrorCode.RATE_LIMIT_EXCEEDED });
-      socket.closeWith(CloseCode.RATE_LIMIT_EXCEEDED, 'rate limit exceeded repeatedly');
-    }
+    if (err.code === ErrorCode.RATE_LIMIT_EXCEEDED) socket.owner?.onRateLimited(socket, now);
   }
 }

@@ -1,58 +1,39 @@
 /**
- * The `/ws` endpoint: upgrade (origin, capacity, token), then the socket's
- * life on this node (registry, hub, heartbeat wheel, replay, close). Auth
+ * The `/ws` endpoint: path, origin, capacity and token, then the upgrade.
+ * What follows is the socket's session (session/lifecycle.ts). Auth
  * failures still complete the upgrade so that browsers, which cannot read an
  * HTTP status, learn the error code from an `error` frame and the close code.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { SocketTokens } from '../auth/socket-tokens.ts';
 import type { TokenVerifier, Identity } from '../auth/verifier.ts';
 import { selectProtocol, tokenFromRequest } from '../auth/token-source.ts';
-import { ClientSocket, type SocketOwner } from '../connections/client-socket.ts';
-import { HeartbeatWheel } from '../connections/heartbeat-wheel.ts';
+import { ClientSocket } from '../connections/client-socket.ts';
 import type { Hub } from '../connections/hub.ts';
-import type { ConnectionControl } from '../delivery/connection-control.ts';
-import type { Replayer } from '../delivery/replay.ts';
-import type { Registry } from '../registry/registry.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import { errorText, type Logger } from '../observability/logger.ts';
-import { encodeAuthResponse, encodeError } from '../protocol/encode.ts';
-import { CloseCode, ErrorCode, GatewayError } from '../protocol/errors.ts';
-import type { FrameRouter } from './frame-router.ts';
+import { ErrorCode, GatewayError } from '../protocol/errors.ts';
+import type { SessionLifecycle } from '../session/lifecycle.ts';
 
 export interface WsServerOptions {
-  nodeId: string;
-  grpcAddress: string;
   maxConnections: number;
-  maxDevicesPerUser: number;
   maxFrameBytes: number;
-  sendBufferMaxBytes: number;
-  heartbeatTimeoutMs: number;
   /** Undefined or containing '*': any origin. */
   allowedOrigins: string[] | undefined;
 }
 
 export interface WsServerParts {
   verifier: TokenVerifier;
-  tokens: SocketTokens;
   hub: Hub;
-  registry: Registry;
-  control: ConnectionControl;
-  router: FrameRouter;
-  replayer: Replayer;
+  lifecycle: SessionLifecycle;
   metrics: GatewayMetrics;
-  log: Logger;
 }
 
-export class WsServer implements SocketOwner {
+export class WsServer {
   private readonly options: WsServerOptions;
   private readonly parts: WsServerParts;
   private readonly wss: WebSocketServer;
-  private readonly wheel: HeartbeatWheel<ClientSocket>;
   private readonly origins: Set<string> | null;
-  readonly sendBufferMaxBytes: number;
   /** Upgrades under way (token being verified): counted against the connection cap. */
   private upgrading = 0;
   private draining = false;
@@ -60,7 +41,6 @@ export class WsServer implements SocketOwner {
   constructor(options: WsServerOptions, parts: WsServerParts) {
     this.options = options;
     this.parts = parts;
-    this.sendBufferMaxBytes = options.sendBufferMaxBytes;
     const origins = options.allowedOrigins;
     this.origins = origins === undefined || origins.includes('*') ? null : new Set(origins.map(normalizeOrigin));
     this.wss = new WebSocketServer({
@@ -71,9 +51,6 @@ export class WsServer implements SocketOwner {
       maxPayload: options.maxFrameBytes,
       handleProtocols: selectProtocol,
     });
-    this.wheel = new HeartbeatWheel<ClientSocket>(options.heartbeatTimeoutMs, (socket) => this.expire(socket));
-    this.wheel.start();
-    parts.tokens.start();
   }
 
   /** Stop accepting sockets: upgrades get 503 from now on. */
@@ -82,8 +59,6 @@ export class WsServer implements SocketOwner {
   }
 
   close(): void {
-    this.wheel.stop();
-    this.parts.tokens.stop();
     this.wss.close();
   }
 
@@ -116,121 +91,17 @@ export class WsServer implements SocketOwner {
       // Frames sent right after the handshake wait in the kernel until the
       // socket is registered and listening; without this they would be dropped.
       socket.pause();
-      if (error !== null || identity === null) {
-        const code = error?.code ?? ErrorCode.AUTH_FAILED;
-        this.parts.metrics.connectionErrors.inc({ code });
-        socket.closeWith(CLOSE_FOR[code] ?? CloseCode.AUTH_FAILED, code, encodeError(code, { message: error?.message }, Date.now()));
-        return;
-      }
-      this.open(socket, identity).catch((err: unknown) => {
-        this.parts.log.error('connection_open_failed', { user_id: identity.userId, error: errorText(err) });
-        this.parts.metrics.connectionErrors.inc({ code: ErrorCode.SERVICE_UNAVAILABLE });
-        socket.closeWith(CloseCode.SERVICE_UNAVAILABLE, 'service unavailable', encodeError(ErrorCode.SERVICE_UNAVAILABLE, {}, Date.now()));
-      });
+      if (identity === null) this.parts.lifecycle.refuse(socket, error ?? new GatewayError(ErrorCode.AUTH_FAILED));
+      else this.parts.lifecycle.open(socket, identity);
     });
-  }
-
-  private async open(socket: ClientSocket, identity: Identity): Promise<void> {
-    const { hub, registry, log } = this.parts;
-    const { userId, deviceId } = identity;
-    const records = await registry.devices(userId);
-    const others = records.filter((d) => d.deviceId !== deviceId);
-    if (others.length >= this.options.maxDevicesPerUser) {
-      this.parts.metrics.connectionErrors.inc({ code: ErrorCode.DEVICE_LIMIT_EXCEEDED });
-      const message = `user already has ${others.length} devices connected (limit ${this.options.maxDevicesPerUser})`;
-      socket.closeWith(CloseCode.DEVICE_LIMIT_EXCEEDED, ErrorCode.DEVICE_LIMIT_EXCEEDED, encodeError(ErrorCode.DEVICE_LIMIT_EXCEEDED, { message }, Date.now()));
-      return;
-    }
-    if (socket.readyState !== ClientSocket.OPEN) return;
-    const now = Date.now();
-    socket.userId = userId;
-    socket.deviceId = deviceId;
-    socket.connectedAt = now;
-    socket.lastSeen = now;
-    socket.owner = this;
-    socket.on('message', onSocketMessage);
-    socket.on('close', onSocketClose);
-    // From here live entries reach the socket: they wait for its replay, after auth_response.
-    this.parts.replayer.hold(socket);
-    const replaced = hub.add(socket);
-    if (replaced !== undefined) {
-      replaced.closeWith(CloseCode.REPLACED, 'replaced by a newer connection of the same device');
-    }
-    this.wheel.add(socket);
-    this.parts.tokens.track(socket, identity.expiresAt);
-    const token = await registry.register({ userId, deviceId, node: this.options.nodeId, grpc: this.options.grpcAddress, connectedAt: now });
-    if (hub.get(userId, deviceId) !== socket) {
-      // Closed or replaced while registering: its close handler had no token to remove.
-      if (socket.readyState !== ClientSocket.OPEN) await registry.unregister(userId, deviceId, token);
-      return;
-    }
-    socket.registration = token;
-    // The same device still registered on another node: close it there, it was replaced.
-    for (const previous of records) {
-      if (previous.deviceId === deviceId && previous.node !== this.options.nodeId) {
-        this.parts.control.replaceElsewhere(previous).catch((err: unknown) => {
-          log.warn('replace_elsewhere_failed', { user_id: userId, node: previous.node, error: errorText(err) });
-        });
-      }
-    }
-    log.debug('connection_opened', { user_id: userId, device_id: deviceId });
-    socket.sendText(encodeAuthResponse(userId, deviceId, Date.now()));
-    socket.resume();
-    await this.parts.replayer.replay(socket);
-  }
-
-  onFrame(socket: ClientSocket, data: Buffer, isBinary: boolean): void {
-    this.parts.router.route(socket, data, isBinary);
-  }
-
-  onClose(socket: ClientSocket): void {
-    this.wheel.remove(socket);
-    this.parts.tokens.untrack(socket);
-    if (!this.parts.hub.remove(socket)) return;
-    const token = socket.registration;
-    if (token !== null) {
-      this.parts.registry.unregister(socket.userId, socket.deviceId, token).catch((err: unknown) => {
-        this.parts.log.warn('unregister_failed', { user_id: socket.userId, error: errorText(err) });
-      });
-    }
-  }
-
-  onSlowConsumer(socket: ClientSocket): void {
-    this.parts.metrics.connectionErrors.inc({ code: 'SLOW_CONSUMER' });
-    socket.closeWith(CloseCode.SLOW_CONSUMER, 'slow consumer: send buffer full');
   }
 
   private originAllowed(origin: string): boolean {
     // An origin is a scheme, a host and a port; anything longer is not one, and is not looked at further.
     return origin.length <= MAX_ORIGIN_LENGTH && this.origins!.has(normalizeOrigin(origin));
   }
-
-  private expire(socket: ClientSocket): void {
-    this.parts.metrics.connectionErrors.inc({ code: ErrorCode.HEARTBEAT_TIMEOUT });
-    socket.closeWith(CloseCode.HEARTBEAT_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT, encodeError(ErrorCode.HEARTBEAT_TIMEOUT, {
-      message: `no frame for ${this.options.heartbeatTimeoutMs} ms`,
-    }, Date.now()));
-  }
 }
 
-const CLOSE_FOR: Partial<Record<ErrorCode, number>> = {
-  AUTH_REQUIRED: CloseCode.AUTH_REQUIRED,
-  INVALID_TOKEN: CloseCode.INVALID_TOKEN,
-  TOKEN_EXPIRED: CloseCode.TOKEN_EXPIRED,
-  AUTH_FAILED: CloseCode.AUTH_FAILED,
-  MAX_CONNECTIONS_EXCEEDED: CloseCode.MAX_CONNECTIONS_EXCEEDED,
-  SERVICE_UNAVAILABLE: CloseCode.SERVICE_UNAVAILABLE,
-};
-
-// Shared listeners: `this` is the socket, so no closure is made per socket.
-function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  const socket = this as ClientSocket;
-  socket.owner?.onFrame(socket, data, isBinary);
-}
-function onSocketClose(this: WebSocket, code: number): void {
-  const socket = this as ClientSocket;
-  socket.owner?.onClose(socket, code);
-}
 function onSocketError(this: WebSocket): void {
   // `ws` closes the socket itself (e.g. 1009 for an oversized frame); 'close' follows.
 }

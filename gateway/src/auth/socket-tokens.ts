@@ -65,7 +65,7 @@ export class SocketTokens {
       return;
     }
     // Closed or expired while the token was being verified: nothing to extend.
-    if (socket.expirySlot < 0 || socket.closingByServer) return;
+    if (socket.expirySlot < 0 || socket.closing) return;
     this.sweep.set(socket, identity.expiresAt);
     socket.sendText(encodeRefreshTokenResponse(identity.expiresAt, Date.now()));
   }

@@ -55,7 +55,7 @@ export class ConnectionControl {
     let closed = 0;
     for (const socket of [...this.hub.devices(userId)]) {
       if (deviceId !== '' && socket.deviceId !== deviceId) continue;
-      if (socket.closingByServer) continue;
+      if (socket.closing) continue;
       socket.closeWith(code, text, frame);
       closed++;
     }

@@ -6,7 +6,8 @@
  * the store. So a cumulative ack never passes a message the device did not
  * get, and an entry whose storing node died before forwarding it reaches the
  * device with the log's next entry at the latest. Entries that arrive before
- * a socket's replay is done wait for it (replay.ts). A socket whose send
+ * a socket's replay is done are held by its session (session/session.ts)
+ * until replay passes them on (replay.ts). A socket whose send
  * buffer passed its cap is closed; what it missed waits in the log.
  *
  * `text` is the encoded frame, a string or its UTF-8 bytes (a Buffer shared by
@@ -18,13 +19,14 @@ import type { Hub } from '../connections/hub.ts';
 import { encodeError, encodeStored } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { visibleTo, type LogEntry } from '../conversation-log/entry.ts';
+import { holdLive } from '../session/session.ts';
 import type { Store } from '../store/store.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
 import { LogOrder, UNKNOWN } from './log-order.ts';
 
-/** Entries held for one socket (before its replay, or behind one gap) before the store is read instead. */
+/** Entries held for one socket behind one gap before the store is read instead. */
 const MAX_HELD = 1000;
 /**
  * How long an early entry waits for the ones before it before they are read
@@ -75,12 +77,7 @@ export class LocalDelivery {
   /** Gives one entry to one socket: now, or once the entries before it are there. True when it is for this device. */
   toSocket(socket: ClientSocket, logId: LogId, entry: LogEntry, text: string | Buffer): boolean {
     const visible = visibleTo(entry, socket.userId, socket.deviceId);
-    const replay = socket.replay;
-    if (replay !== null) {
-      if (replay.held.length < MAX_HELD) replay.held.push({ log: logId, entry, text });
-      else replay.overflowed = true;
-      return visible;
-    }
+    if (holdLive(socket, logId, entry, text)) return visible;
     const order = orderOf(socket, logId, UNKNOWN);
     switch (order.given === UNKNOWN ? 'early' : order.place(entry.pos)) {
       case 'seen':
@@ -132,7 +129,7 @@ export class LocalDelivery {
           this.writeStored(socket, logId, entry);
           order.given = entry.pos;
         }
-        if (socket.closingByServer) return;
+        if (socket.closing) return;
         this.writeReady(socket, logId, order);
         // Read to the end of the log, or until what is held follows on.
         if (page.entries.length < this.readBatch || order.held === null) break;
@@ -206,7 +203,7 @@ export class LocalDelivery {
     const now = Date.now();
     for (const socket of this.gaps) {
       let waiting = false;
-      if (!socket.closingByServer && socket.readyState === socket.OPEN) {
+      if (!socket.closing && socket.readyState === socket.OPEN) {
         for (const [logId, order] of socket.logs ?? NO_LOGS) {
           if (order.held === null) continue;
           waiting = true;

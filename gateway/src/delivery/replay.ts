@@ -6,9 +6,10 @@
  * membership changes of the user's groups and reconnecting to another node.
  *
  * Live entries wait from the moment the socket joins the hub (so none goes
- * out before auth_response) until replay is done, then go through the
- * socket's log order (local-delivery.ts), which drops what replay already
- * sent and holds what came early.
+ * out before auth_response) until replay is done (the session holds them:
+ * session/session.ts), then go through the socket's log order
+ * (local-delivery.ts), which drops what replay already sent and holds what
+ * came early.
  *
  * In a fleet, other nodes learn of a new socket through the registry's watch,
  * a few milliseconds after it registered; a message sent in between is in its
@@ -16,11 +17,12 @@
  * (`settleAfterMs`), the socket's logs are checked once more and what it
  * lacks is read from the store.
  */
-import type { ClientSocket, ReplayState } from '../connections/client-socket.ts';
+import type { ClientSocket } from '../connections/client-socket.ts';
 import { encodeError } from '../protocol/encode.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { visibleTo, type LogEntry } from '../conversation-log/entry.ts';
 import { groupLog, membershipLog, notificationLog, pushLog, type LogId } from '../conversation-log/log-id.ts';
+import { live, replayAgain } from '../session/session.ts';
 import type { Store } from '../store/store.ts';
 import type { LogOrder } from './log-order.ts';
 import type { LocalDelivery } from './local-delivery.ts';
@@ -57,30 +59,19 @@ export class Replayer {
     this.options = options;
   }
 
-  /** Called before the socket joins the hub: live entries wait for replay from then on. */
-  hold(socket: ClientSocket): void {
-    socket.replay = { held: [], overflowed: false };
-  }
-
-  /** Replays everything pending for the socket, then passes on what arrived live meanwhile. */
+  /**
+   * Replays everything pending for the socket (Replaying), then, as it goes
+   * Live, passes on what arrived live meanwhile.
+   */
   async replay(socket: ClientSocket): Promise<void> {
-    const state: ReplayState = socket.replay ?? { held: [], overflowed: false };
-    socket.replay = state;
     let starts = new Map<string, number>();
-    try {
-      for (;;) {
-        const pending = await this.pendingLogs(socket);
-        starts = pending.starts;
-        await this.sendMerged(socket, pending.logs);
-        if (!state.overflowed || socket.closingByServer) break;
-        // Too much arrived meanwhile: all of it is in the logs, read it from there.
-        state.held = [];
-        state.overflowed = false;
-      }
-    } finally {
-      socket.replay = null;
-    }
-    for (const { log, entry, text } of state.held) {
+    // Again when too much arrived live meanwhile: all of it is in the logs, read it from there.
+    do {
+      const pending = await this.pendingLogs(socket);
+      starts = pending.starts;
+      await this.sendMerged(socket, pending.logs);
+    } while (replayAgain(socket));
+    for (const { log, entry, text } of live(socket)) {
       const start = starts.get(log);
       if (start !== undefined) this.delivery.start(socket, log, start);
       this.delivery.toSocket(socket, log, entry, text);
@@ -138,7 +129,7 @@ export class Replayer {
         if (p.done) continue;
         if (next === undefined || p.page[p.index]!.storedAt < next.page[next.index]!.storedAt) next = p;
       }
-      if (next === undefined || socket.closingByServer) return;
+      if (next === undefined || socket.closing) return;
       const entry = next.page[next.index++]!;
       if (entry.pos > next.order.given) {
         if (visibleTo(entry, socket.userId, socket.deviceId)) {
@@ -177,7 +168,7 @@ export class Replayer {
       const now = Date.now();
       while (this.settling.length > 0 && this.settling[0]!.due <= now) {
         const { socket } = this.settling.shift()!;
-        if (!socket.closingByServer && socket.readyState === socket.OPEN) void this.settle(socket);
+        if (!socket.closing && socket.readyState === socket.OPEN) void this.settle(socket);
       }
       this.armSettle();
     }, Math.max(0, this.settling[0]!.due - Date.now()));

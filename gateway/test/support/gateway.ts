@@ -7,6 +7,8 @@ import { memoryBackends, closeBackends } from '../../src/backends.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { GatewayNode, type Backends } from '../../src/node.ts';
 import { createLogger } from '../../src/observability/logger.ts';
+import type { MemoryRegistry } from '../../src/registry/memory-registry.ts';
+import type { DeviceRecord } from '../../src/registry/registry.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long';
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -65,4 +67,48 @@ export function token(userId: string, deviceId: string, options: TokenOptions = 
     .setProtectedHeader({ alg: 'HS256' })
     .setExpirationTime(exp)
     .sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
+}
+
+/** Registrations held back by `startGatewayHoldingRegistrations`. */
+export interface HeldRegistrations {
+  /** Resolves once a registration is under way (waiting to be released). */
+  underWay(): Promise<void>;
+  /** Lets the oldest registration under way complete. */
+  release(): void;
+  /** Registrations completed so far. */
+  readonly completed: number;
+}
+
+/**
+ * A gateway on the real memory registry whose registrations wait until the
+ * test releases them: the gap between the handshake and setup that etcd's
+ * latency leaves, made as long as a test needs.
+ */
+export async function startGatewayHoldingRegistrations(env: Record<string, string> = {}): Promise<{ gw: RunningGateway; registrations: HeldRegistrations }> {
+  const backends = memoryBackends(loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN, ...env }));
+  const registry = backends.registry as MemoryRegistry;
+  const register = registry.register.bind(registry);
+  const waiting: Array<() => void> = [];
+  let completed = 0;
+  registry.register = async (record: DeviceRecord) => {
+    await new Promise<void>((resolve) => waiting.push(resolve));
+    const token = await register(record);
+    completed++;
+    return token;
+  };
+  const gw = await startGateway(env, backends);
+  const registrations: HeldRegistrations = {
+    async underWay() {
+      while (waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    },
+    release() {
+      const next = waiting.shift();
+      if (next === undefined) throw new Error('no registration under way');
+      next();
+    },
+    get completed() {
+      return completed;
+    },
+  };
+  return { gw, registrations };
 }
