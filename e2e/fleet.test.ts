@@ -3,6 +3,7 @@
  * gateway: messages cross nodes, groups span them, and nothing acknowledged
  * is lost when a node is killed or a dependency restarts.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
@@ -112,7 +113,7 @@ describe('a fleet of three gateways', () => {
     expect(res.status).toBe(200);
     // The members who remain through the group; the leaver, on another node, through its own notifications.
     await eventually('the members and the leaver got the leave', () => [...devices, joiner].every((c) => seen(c, 'leave', 'j-u1') >= 1));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     for (const c of [...devices, joiner]) {
       expect(seen(c, 'join', 'j-new')).toBe(1);
       expect(seen(c, 'leave', 'j-u1')).toBe(1);
@@ -210,13 +211,13 @@ describe('a fleet of three gateways', () => {
         acked.get(to)!.push((await sender.send(to.userId, `m${s}-${i}`)).msgId);
       }
     });
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const alive = fleet.nodes.filter((n) => n !== victim);
     const pool = (): string[] => alive.map((n) => n.wsUrl);
     // The receivers reconnect to the nodes that are left, as a load balancer would send them.
     for (const r of receivers) r.urls = pool;
     await victim.kill();
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     flowing = false;
     await Promise.all(traffic);
     for (const r of receivers) await r.waitFor(acked.get(r)!, 30_000);
@@ -252,16 +253,16 @@ describe('a fleet of three gateways', () => {
       const poller = (async () => {
         while (polling) {
           statuses.push(await fleet.nodes[0]!.ready().then((r) => r.status, () => 0));
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(50);
         }
       })();
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       await fleet[dependency].restart();
       await eventually('every node is ready again', async () => {
         const ready = await Promise.all(fleet.nodes.map((n) => n.ready().then((r) => r.status === 200, () => false)));
         return ready.every(Boolean);
       }, 60_000);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       flowing = false;
       polling = false;
       await Promise.all([traffic, poller]);

@@ -3,6 +3,7 @@
  * manager, etcd), with gateway pods run by a stand-in kubelet as real gateway
  * processes on their own loopback IPs, on real Redis, etcd and Kafka.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -293,7 +294,7 @@ describe('the operator on a real kube-apiserver', () => {
       for (let i = 0; flowing; i++) {
         const to = onVictim[i % onVictim.length]!;
         acked.get(to)!.push((await sender.send(to.userId, `during drain ${i}`)).msgId);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     })();
     await eventually('a drain of the least-loaded pod is recorded in status', async () => (await get()).status?.drainingPods?.some((d) => d.name === victimName) === true, 20_000);

@@ -6,6 +6,7 @@
  *
  *   npx node bench/micro/kafka-produce.ts [ratePerSecond=1000] [seconds=8] [rounds=3] [lingers=0,3,10]
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaBus } from '../../gateway/src/bus/kafka-bus.ts';
 import { createLogger } from '../../gateway/src/observability/logger.ts';
 import type { LogEntry } from '../../gateway/src/conversation-log/entry.ts';
@@ -45,7 +46,7 @@ async function round(bus: KafkaBus): Promise<number> {
     // Spread evenly: the records of each millisecond leave in that millisecond's turn.
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 1) await sleep(wait);
     pending.push(bus.appendPrivate(`d:u${i % 500}:v${i % 500}`, entry(i)));
   }
   await Promise.all(pending);

@@ -9,6 +9,7 @@
  *
  *   npx node bench/micro/redis-append.ts [ratePerSecond=2000] [seconds=6] [rounds=3] [other/gateway/src/store/redis-store.ts]
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { startRedis } from '../../e2e/infra/providers.ts';
 import { RedisStore } from '../../gateway/src/store/redis-store.ts';
@@ -53,7 +54,7 @@ async function round(store: Store, r: number): Promise<{ gateway: number; redis:
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 1) await sleep(wait);
     const f = frame(i);
     pending.push(
       store.append(`d:${f.sender_id}:${f.recipient_id}`, f, {
