@@ -19,7 +19,7 @@ import type { Registry } from '../registry/registry.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { encodeAuthResponse, encodeError } from '../protocol/encode.ts';
-import { CloseCode, ErrorCode, GatewayError } from '../protocol/errors.ts';
+import { closeCodeFor, CloseCode, ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { FrameRouter } from './frame-router.ts';
 
 export interface WsServerOptions {
@@ -119,7 +119,7 @@ export class WsServer implements SocketOwner {
       if (error !== null || identity === null) {
         const code = error?.code ?? ErrorCode.AUTH_FAILED;
         this.parts.metrics.connectionErrors.inc({ code });
-        socket.closeWith(CLOSE_FOR[code] ?? CloseCode.AUTH_FAILED, code, encodeError(code, { message: error?.message }, Date.now()));
+        socket.closeWith(closeCodeFor(code), code, encodeError(code, { message: error?.message }, Date.now()));
         return;
       }
       this.open(socket, identity).catch((err: unknown) => {
@@ -212,15 +212,6 @@ export class WsServer implements SocketOwner {
     }, Date.now()));
   }
 }
-
-const CLOSE_FOR: Partial<Record<ErrorCode, number>> = {
-  AUTH_REQUIRED: CloseCode.AUTH_REQUIRED,
-  INVALID_TOKEN: CloseCode.INVALID_TOKEN,
-  TOKEN_EXPIRED: CloseCode.TOKEN_EXPIRED,
-  AUTH_FAILED: CloseCode.AUTH_FAILED,
-  MAX_CONNECTIONS_EXCEEDED: CloseCode.MAX_CONNECTIONS_EXCEEDED,
-  SERVICE_UNAVAILABLE: CloseCode.SERVICE_UNAVAILABLE,
-};
 
 // Shared listeners: `this` is the socket, so no closure is made per socket.
 function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {

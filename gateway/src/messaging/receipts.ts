@@ -9,6 +9,7 @@ import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { ClientAckFrame } from '../protocol/frames.ts';
 import { plausibleClientTime } from '../protocol/validate.ts';
 import type { MessageLocation, Store } from '../store/store.ts';
+import { dependency } from './dependency.ts';
 import type { Notifier } from './notifier.ts';
 
 export class Receipts {
@@ -21,11 +22,11 @@ export class Receipts {
   }
 
   async acknowledge(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
-    const location = await this.locate(socket.userId, ack.msg_id);
+    const location = await dependency('store', this.locate(socket.userId, ack.msg_id));
     if (location === undefined) {
       throw new GatewayError(ErrorCode.INVALID_MESSAGE_FORMAT, `no message ${ack.msg_id} to acknowledge`);
     }
-    await this.store.advanceCursor(socket.userId, socket.deviceId, location.conversation, location.pos);
+    await dependency('store', this.store.advanceCursor(socket.userId, socket.deviceId, location.conversation, location.pos));
     if (ack.status === 'read' && location.senderId !== socket.userId) {
       const now = Date.now();
       await this.notifier.notify(location.senderId, {
