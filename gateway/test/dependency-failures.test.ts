@@ -25,6 +25,13 @@ class FlakyStore extends MemoryStore {
   }
 }
 
+/** A gateway on memory backends, with a store of this class in place of the memory one. */
+async function gatewayWith<S extends MemoryStore>(Store: new (...args: ConstructorParameters<typeof MemoryStore>) => S): Promise<[RunningGateway, S]> {
+  const config = loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN });
+  const store = new Store(config.retention, { limit: 100, windowMs: 60_000 });
+  return [await startGateway({}, { ...memoryBackends(config), store }), store];
+}
+
 describe('a store failure in the middle of a send', () => {
   let gw: RunningGateway;
   let store: FlakyStore;
@@ -32,9 +39,7 @@ describe('a store failure in the middle of a send', () => {
   const connect = (user: string): Promise<TestClient> => clients.connect(gw.wsUrl, user, 'phone');
 
   const start = async (): Promise<void> => {
-    const config = loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN });
-    store = new FlakyStore(config.retention, { limit: 100, windowMs: 60_000 });
-    gw = await startGateway({}, { ...memoryBackends(config), store });
+    [gw, store] = await gatewayWith(FlakyStore);
   };
 
   afterEach(async () => {
@@ -127,9 +132,7 @@ describe('a store failure on every other path answers CACHE_ERROR, as a send doe
   const rpcs: grpc.Client[] = [];
 
   const start = async (): Promise<void> => {
-    const config = loadConfig({ JWT_SECRET: TEST_SECRET, GRPC_API_TOKENS: GRPC_API_TOKEN });
-    store = new PartlyDownStore(config.retention, { limit: 100, windowMs: 60_000 });
-    gw = await startGateway({}, { ...memoryBackends(config), store });
+    [gw, store] = await gatewayWith(PartlyDownStore);
   };
 
   afterEach(async () => {
