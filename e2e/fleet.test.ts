@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient, FleetClients } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_GROUP_TOPIC } from '../gateway/src/config/defaults.ts';
 import { loadGatewayService } from '../gateway/src/proto/services.ts';
 import { bearerCallCredentials } from '../gateway/src/api/grpc-auth.ts';
 
-const GROUP_TOPIC = 'im-gateway.group-messages';
 const GatewayService = loadGatewayService();
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -76,7 +76,7 @@ describe('a fleet of three gateways', () => {
     const admin = new Kafka({ clientId: 'fleet-test', brokers: fleet.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     const records = async (): Promise<number> =>
-      (await admin.fetchTopicOffsets(GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
+      (await admin.fetchTopicOffsets(DEFAULT_GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
     const before = await records();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await devices[1]!.send('g-team', `to all ${i}`, 'group')).msgId);
@@ -97,7 +97,7 @@ describe('a fleet of three gateways', () => {
     const admin = new Kafka({ clientId: 'fleet-test', brokers: fleet.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     const records = async (): Promise<number> =>
-      (await admin.fetchTopicOffsets(GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
+      (await admin.fetchTopicOffsets(DEFAULT_GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
     const before = await records();
     await addMember(fleet.nodes[1]!, 'j-team', 'j-new');
     const seen = (c: FleetClient, changeType: string, user: string): number =>
@@ -225,7 +225,7 @@ describe('a fleet of three gateways', () => {
     expect(total).toBeGreaterThan(10);
     // The dead node's lease expired, and its entries with it.
     await eventually('the killed node’s registry entries are gone', async () => {
-      const values = await etcd.getAll().prefix('/im-gateway/').strings();
+      const values = await etcd.getAll().prefix(`${DEFAULT_ETCD_PREFIX}/`).strings();
       return !Object.keys(values).some((k) => k.endsWith('/nodes/gw-2')) && !Object.values(values).some((v) => v.includes('"gw-2"'));
     });
     for (const r of receivers) expect(r.connected && !r.connectedTo.includes(`:${victim.httpPort}/`)).toBe(true);

@@ -32,6 +32,7 @@ import { createLogger, errorText } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
 import { Backoff } from '../shared/backoff.ts';
+import { DEFAULT_GROUP_TOPIC, DEFAULT_MESSAGES_TOPIC } from '../config/defaults.ts';
 import type { Bus, GroupEvent, GroupEventHandler } from './bus.ts';
 
 export interface KafkaBusOptions {
@@ -52,8 +53,6 @@ export interface KafkaBusOptions {
   lingerMs?: number;
 }
 
-export const DEFAULT_MESSAGES_TOPIC = 'im-gateway.messages';
-export const DEFAULT_GROUP_TOPIC = 'im-gateway.group-messages';
 
 /** Rejection of a publish or append: Kafka did not take the record. */
 export class KafkaUnavailableError extends Error {

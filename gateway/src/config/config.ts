@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_ETCD_PREFIX } from '../registry/etcd-entries.ts';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_GROUP_TOPIC, DEFAULT_MESSAGES_TOPIC, DEFAULT_REDIS_KEY_PREFIX } from './defaults.ts';
 
 export interface GatewayConfig {
   nodeId: string;
@@ -264,9 +264,9 @@ export const CONFIG_VARIABLES = {
   KAFKA_BROKERS: list('Kafka brokers: message log and group fan-out'),
   ETCD_PREFIX: text('Key prefix of the registry in etcd', DEFAULT_ETCD_PREFIX),
   ETCD_LEASE_TTL_SECONDS: integer(10, 2, 3600, 'TTL of the node\'s lease: a crashed node\'s entries vanish this long after it stops'),
-  REDIS_KEY_PREFIX: text('Prefix of every Redis key the gateway writes', 'im:'),
-  KAFKA_MESSAGES_TOPIC: text('Topic of the private-message log (keyed by conversation)', 'im-gateway.messages'),
-  KAFKA_GROUP_TOPIC: text('Topic of group messages and membership changes: the group log and the fan-out every node consumes', 'im-gateway.group-messages'),
+  REDIS_KEY_PREFIX: text('Prefix of every Redis key the gateway writes', DEFAULT_REDIS_KEY_PREFIX),
+  KAFKA_MESSAGES_TOPIC: text('Topic of the private-message log (keyed by conversation)', DEFAULT_MESSAGES_TOPIC),
+  KAFKA_GROUP_TOPIC: text('Topic of group messages and membership changes: the group log and the fan-out every node consumes', DEFAULT_GROUP_TOPIC),
   KAFKA_TOPIC_PARTITIONS: integer(12, 1, 10_000, 'Partitions of the topics the gateway creates when they are missing'),
   KAFKA_REPLICATION_FACTOR: integer(1, 1, 16, 'Replication factor of the topics the gateway creates (3 in production)'),
   FORWARD_TIMEOUT_MS: integer(2000, 50, undefined, 'Deadline of one node-to-node gRPC call'),

@@ -21,12 +21,18 @@ export class Receipts {
     this.notifier = notifier;
   }
 
-  async acknowledge(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
-    const location = await dependency('store', this.locate(socket.userId, ack.msg_id));
+  /** Records the ack; a store failure becomes CACHE_ERROR, as for a send. */
+  acknowledge(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
+    // One wrapper for every store call of the ack: acks are as frequent as messages.
+    return dependency('store', this.record(socket, ack));
+  }
+
+  private async record(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
+    const location = await this.locate(socket.userId, ack.msg_id);
     if (location === undefined) {
       throw new GatewayError(ErrorCode.INVALID_MESSAGE_FORMAT, `no message ${ack.msg_id} to acknowledge`);
     }
-    await dependency('store', this.store.advanceCursor(socket.userId, socket.deviceId, location.conversation, location.pos));
+    await this.store.advanceCursor(socket.userId, socket.deviceId, location.conversation, location.pos);
     if (ack.status === 'read' && location.senderId !== socket.userId) {
       const now = Date.now();
       await this.notifier.notify(location.senderId, {

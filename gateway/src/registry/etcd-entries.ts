@@ -7,9 +7,6 @@ import type { IKeyValue, KVClient } from 'etcd3';
 import { prefixEnd } from './device-lookups.ts';
 import type { DeviceRecord } from './registry.ts';
 
-/** Key prefix of the fleet's registry unless ETCD_PREFIX says otherwise; the operator reads the same keys. */
-export const DEFAULT_ETCD_PREFIX = '/im-gateway';
-
 /** The value of `<prefix>/users/<user_id>/<device_id>`. */
 export function encodeDevice(record: DeviceRecord): string {
   return JSON.stringify({ node: record.node, grpc: record.grpc, connected_at: record.connectedAt });

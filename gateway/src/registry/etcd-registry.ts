@@ -33,9 +33,10 @@ import type { IKeyValue, IRangeResponse, Lease } from 'etcd3';
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
 import { Backoff } from '../shared/backoff.ts';
+import { DEFAULT_ETCD_PREFIX } from '../config/defaults.ts';
 import { DeviceLookups } from './device-lookups.ts';
 import { DeviceView } from './device-view.ts';
-import { DEFAULT_ETCD_PREFIX, decodeDevice, encodeDevice, parseJson, readPages } from './etcd-entries.ts';
+import { decodeDevice, encodeDevice, parseJson, readPages } from './etcd-entries.ts';
 import type { DeviceRecord, DeviceRoute, NodeRecord, Registry, RegistrationToken } from './registry.ts';
 
 export interface EtcdRegistryOptions {
