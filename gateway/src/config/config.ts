@@ -229,7 +229,7 @@ export const CONFIG_VARIABLES = {
   DEV_MODE: flag(false, 'Start without a JWT key, using a fixed, public dev secret and admin token. Never in production'),
   JWT_SECRET: text('HS256 secret, 32+ bytes'),
   JWT_JWKS_URL: url('JWKS endpoint for RS256/ES256 keys'),
-  JWT_PUBLIC_KEY: pem('RS256/ES256 public key, PEM text or a path to a PEM file'),
+  JWT_PUBLIC_KEY: pem('RS256/ES256 public key'),
   JWT_ISSUER: text('Required `iss` claim, if set'),
   JWT_AUDIENCE: text('Required `aud` claim, if set'),
   ADMIN_TOKEN: text('Bearer token for the admin REST API (`/v1/groups/...`); the admin API is off without it'),
