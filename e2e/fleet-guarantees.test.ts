@@ -6,6 +6,7 @@
  * time while a dependency restarts. Three gateway processes on real Redis,
  * etcd and Kafka.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageFrame } from '../gateway/src/protocol/frames.ts';
@@ -98,7 +99,7 @@ describe('what a fleet promises a device', () => {
     const first = await sender.send(receiver.userId, 'before');
     await receiver.waitFor([first.msgId]);
     const lost = await storedByDeadNode(sender.userId, receiver.userId, 60_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     expect(receiver.received.has(lost.msgId)).toBe(false);
     const next = await sender.send(receiver.userId, 'after');
     await receiver.waitFor([lost.msgId, next.msgId], 5_000);
@@ -109,10 +110,10 @@ describe('what a fleet promises a device', () => {
   it('delivers a message its dead node never forwarded in a conversation that goes quiet, once the node’s claim lapses', async () => {
     const receiver = await client('q-receiver', 'phone', 1);
     // Past the check a node makes of a new socket's logs a second after connect (which would find it too).
-    await new Promise((r) => setTimeout(r, 1_500));
+    await sleep(1_500);
     const lost = await storedByDeadNode('q-sender', receiver.userId, 3_000);
     const storedAt = Date.now();
-    await new Promise((r) => setTimeout(r, 2_000));
+    await sleep(2_000);
     expect(receiver.received.has(lost.msgId)).toBe(false);
     // Another node adopts the outbox at its first sweep (every 2 s) after the claim lapsed, and drives it.
     await receiver.waitFor([lost.msgId], 10_000);
@@ -164,7 +165,7 @@ describe('what a fleet promises a device', () => {
       for (let i = 0; flowing || i < 50; i++) sent.push((await sender.send(receiver.userId, `m${i}`)).msgId);
     })();
     for (let drop = 0; drop < 3; drop++) {
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       receiver.drop();
     }
     flowing = false;
@@ -182,9 +183,9 @@ describe('what a fleet promises a device', () => {
     const traffic = (async () => {
       for (let i = 0; flowing; i++) sent.push((await sender.send('r-receiver', `live ${i}`)).msgId);
     })();
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const receiver = await client('r-receiver', 'phone', 1);
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     flowing = false;
     await traffic;
     await receiver.waitFor(sent);
@@ -204,14 +205,14 @@ describe('what a fleet promises a device', () => {
         while (flowing) {
           // Waits for an answer far past the bound, so a late one is seen as late, not as lost.
           acked.push((await s.send(receiver.userId, 'x', 'user', 120_000, 3 * ANSWER_BOUND_MS)).msgId);
-          await new Promise((r) => setTimeout(r, 20));
+          await sleep(20);
         }
       });
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const restartedAt = Date.now();
       await fleet[dependency].restart();
       const backAt = Date.now();
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
       flowing = false;
       await Promise.all(traffic);
       const attempts = senders.flatMap((s) => s.attempts.filter((a) => a.sentAt >= restartedAt - 500));

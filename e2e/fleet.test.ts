@@ -3,6 +3,7 @@
  * gateway: messages cross nodes, groups span them, and nothing acknowledged
  * is lost when a node is killed or a dependency restarts.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
@@ -11,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetClient, FleetClients } from './fleet/fleet-client.ts';
 import { addMember, eventually, startFleet, type Fleet } from './fleet/fleet.ts';
 import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, GatewayProcess } from './fleet/gateway-process.ts';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_GROUP_TOPIC } from '../gateway/src/config/defaults.ts';
 import { loadGatewayService } from '../gateway/src/proto/services.ts';
 import { bearerCallCredentials } from '../gateway/src/api/grpc-auth.ts';
 
-const GROUP_TOPIC = 'im-gateway.group-messages';
 const GatewayService = loadGatewayService();
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -75,7 +76,7 @@ describe('a fleet of three gateways', () => {
     const admin = new Kafka({ clientId: 'fleet-test', brokers: fleet.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     const records = async (): Promise<number> =>
-      (await admin.fetchTopicOffsets(GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
+      (await admin.fetchTopicOffsets(DEFAULT_GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
     const before = await records();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await devices[1]!.send('g-team', `to all ${i}`, 'group')).msgId);
@@ -96,7 +97,7 @@ describe('a fleet of three gateways', () => {
     const admin = new Kafka({ clientId: 'fleet-test', brokers: fleet.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     const records = async (): Promise<number> =>
-      (await admin.fetchTopicOffsets(GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
+      (await admin.fetchTopicOffsets(DEFAULT_GROUP_TOPIC)).reduce((sum, p) => sum + Number(p.high), 0);
     const before = await records();
     await addMember(fleet.nodes[1]!, 'j-team', 'j-new');
     const seen = (c: FleetClient, changeType: string, user: string): number =>
@@ -112,7 +113,7 @@ describe('a fleet of three gateways', () => {
     expect(res.status).toBe(200);
     // The members who remain through the group; the leaver, on another node, through its own notifications.
     await eventually('the members and the leaver got the leave', () => [...devices, joiner].every((c) => seen(c, 'leave', 'j-u1') >= 1));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     for (const c of [...devices, joiner]) {
       expect(seen(c, 'join', 'j-new')).toBe(1);
       expect(seen(c, 'leave', 'j-u1')).toBe(1);
@@ -210,13 +211,13 @@ describe('a fleet of three gateways', () => {
         acked.get(to)!.push((await sender.send(to.userId, `m${s}-${i}`)).msgId);
       }
     });
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const alive = fleet.nodes.filter((n) => n !== victim);
     const pool = (): string[] => alive.map((n) => n.wsUrl);
     // The receivers reconnect to the nodes that are left, as a load balancer would send them.
     for (const r of receivers) r.urls = pool;
     await victim.kill();
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     flowing = false;
     await Promise.all(traffic);
     for (const r of receivers) await r.waitFor(acked.get(r)!, 30_000);
@@ -224,7 +225,7 @@ describe('a fleet of three gateways', () => {
     expect(total).toBeGreaterThan(10);
     // The dead node's lease expired, and its entries with it.
     await eventually('the killed node’s registry entries are gone', async () => {
-      const values = await etcd.getAll().prefix('/im-gateway/').strings();
+      const values = await etcd.getAll().prefix(`${DEFAULT_ETCD_PREFIX}/`).strings();
       return !Object.keys(values).some((k) => k.endsWith('/nodes/gw-2')) && !Object.values(values).some((v) => v.includes('"gw-2"'));
     });
     for (const r of receivers) expect(r.connected && !r.connectedTo.includes(`:${victim.httpPort}/`)).toBe(true);
@@ -252,16 +253,16 @@ describe('a fleet of three gateways', () => {
       const poller = (async () => {
         while (polling) {
           statuses.push(await fleet.nodes[0]!.ready().then((r) => r.status, () => 0));
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(50);
         }
       })();
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       await fleet[dependency].restart();
       await eventually('every node is ready again', async () => {
         const ready = await Promise.all(fleet.nodes.map((n) => n.ready().then((r) => r.status === 200, () => false)));
         return ready.every(Boolean);
       }, 60_000);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       flowing = false;
       polling = false;
       await Promise.all([traffic, poller]);

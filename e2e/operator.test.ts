@@ -3,6 +3,7 @@
  * manager, etcd), with gateway pods run by a stand-in kubelet as real gateway
  * processes on their own loopback IPs, on real Redis, etcd and Kafka.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -39,6 +40,7 @@ import { GatewayPods } from './k8s/gateway-pods.ts';
 import { startKubelet, type Kubelet } from './k8s/kubelet.ts';
 import { requireTool } from './k8s/tools.ts';
 import { OperatorProcess } from './k8s/operator-process.ts';
+import { DEFAULT_ETCD_PREFIX } from '../gateway/src/config/defaults.ts';
 
 const NS = 'imgw-e2e';
 const NAME = 'chat';
@@ -293,7 +295,7 @@ describe('the operator on a real kube-apiserver', () => {
       for (let i = 0; flowing; i++) {
         const to = onVictim[i % onVictim.length]!;
         acked.get(to)!.push((await sender.send(to.userId, `during drain ${i}`)).msgId);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     })();
     await eventually('a drain of the least-loaded pod is recorded in status', async () => (await get()).status?.drainingPods?.some((d) => d.name === victimName) === true, 20_000);
@@ -351,7 +353,7 @@ describe('the operator on a real kube-apiserver', () => {
       const pod = readyPods()[0];
       await connectTo('sweep-0', pod!.name);
       const entriesOf = async (node: string): Promise<string[]> =>
-        Object.entries(await etcd.getAll().prefix('/im-gateway/').strings()).filter(([k, v]) => k.endsWith(`/nodes/${node}`) || v.includes(`"node":"${node}"`)).map(([k]) => k);
+        Object.entries(await etcd.getAll().prefix(`${DEFAULT_ETCD_PREFIX}/`).strings()).filter(([k, v]) => k.endsWith(`/nodes/${node}`) || v.includes(`"node":"${node}"`)).map(([k]) => k);
       expect((await entriesOf(pod!.name)).length).toBeGreaterThan(0);
       const removedBefore = (await get()).status?.staleRegistryEntriesRemoved ?? 0;
       // The process dies (its etcd lease lives on for 120 s) and the pod is deleted, as after a node failure.

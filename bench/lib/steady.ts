@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /**
  * Calls `op(0)` .. `op(total - 1)` spread evenly at `rate` a second (the
  * calls of each millisecond in that millisecond's turn of the event loop, as
@@ -10,7 +12,7 @@ export async function cpuPerCall(rate: number, total: number, op: (i: number) =>
   const started = performance.now();
   for (let i = 0; i < total; i++) {
     const wait = started + (i * 1000) / rate - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 1) await sleep(wait);
     pending.push(op(i));
   }
   await Promise.all(pending);

@@ -7,6 +7,7 @@
  * exact even when sender and receiver live in different workers.
  */
 import { createHmac } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { Histogram } from '../lib/stats.ts';
@@ -385,10 +386,6 @@ function closeAll(): { closed: number } {
   for (const conn of conns.values()) conn.close();
   conns.clear();
   return { closed };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---------------------------------------------------------------- IPC

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { LoadPool, SOCKETS_PER_WORKER, split } from '../load/pool.ts';
 import type { ConnSpec, UsageResult } from '../load/protocol.ts';
-import { sleep } from '../lib/procs.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { round } from '../lib/stats.ts';
 import { combine, startBaseline, startGateway, type MemoryStats, type Target } from '../lib/targets.ts';
 

@@ -13,7 +13,7 @@ import type { LoadPool } from '../load/pool.ts';
 import { split } from '../load/pool.ts';
 import type { ConnSpec, GroupCollectResult, OpenResult } from '../load/protocol.ts';
 import { addMembers } from '../lib/admin.ts';
-import { sleep } from '../lib/procs.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { median, percentile, round } from '../lib/stats.ts';
 import type { Target } from '../lib/targets.ts';
 

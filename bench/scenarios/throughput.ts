@@ -9,7 +9,8 @@
 import type { LoadPool } from '../load/pool.ts';
 import { split } from '../load/pool.ts';
 import type { ConnSpec, OpenResult, PrivateResult } from '../load/protocol.ts';
-import { machineCpu, sleep } from '../lib/procs.ts';
+import { machineCpu } from '../lib/procs.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram, round, type LatencySummary } from '../lib/stats.ts';
 import type { MemoryStats, Target } from '../lib/targets.ts';
 

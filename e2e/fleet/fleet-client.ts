@@ -4,6 +4,7 @@
  * remembers msg_ids to drop duplicates (delivery is at-least-once), and
  * resends a message with the same msg_id until it is acked.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { FLEET_JWT_SECRET } from './gateway-process.ts';
@@ -223,10 +224,6 @@ export class FleetClient {
       ws.close();
     });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The clients a test opened against a fleet, closed together after it. */

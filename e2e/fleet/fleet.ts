@@ -2,6 +2,7 @@
  * A fleet for the e2e suite: real Redis, etcd and Kafka in containers and
  * gateway nodes as processes, all on loopback.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startEtcd, startKafka, startRedis, type EtcdService, type KafkaService, type RedisService } from '../infra/providers.ts';
 import { FLEET_ADMIN_TOKEN, GatewayProcess, type FleetBackends } from './gateway-process.ts';
 
@@ -53,6 +54,6 @@ export async function eventually(what: string, probe: () => Promise<boolean> | b
   for (;;) {
     if (await probe()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }

@@ -7,6 +7,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { SocketTokens } from './auth/socket-tokens.ts';
 import { TokenVerifier } from './auth/verifier.ts';
@@ -339,8 +340,4 @@ export class GatewayNode {
 
 async function counterValue(counter: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
   return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEV_ADMIN_TOKEN, DEV_JWT_SECRET, loadConfig } from '../src/config/config.ts';
+import { readReadme, withConfigTable } from '../src/tools/config-table.ts';
 
 const SECRET = 'x'.repeat(32);
 const API_TOKENS = 'backend-api-token-1';
@@ -36,6 +37,25 @@ describe('configuration', () => {
     for (const name of ['PORT=eighty', 'MAX_DEVICES_PER_USER=0', 'LOG_LEVEL=loud', 'DEV_MODE=maybe']) expect(text).toContain(name);
   });
 
+  it('holds each integer to the bounds its row declares', () => {
+    const refused = (env: Record<string, string>): string => {
+      try {
+        loadConfig({ JWT_SECRET: SECRET, GRPC_API_TOKENS: API_TOKENS, ...env });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused({ ETCD_LEASE_TTL_SECONDS: '3601' })).toContain('ETCD_LEASE_TTL_SECONDS=3601: expected an integer from 2 to 3600');
+    expect(refused({ MAX_FRAME_BYTES: '255' })).toContain('MAX_FRAME_BYTES=255');
+    expect(refused({ FORWARD_RETRIES: '0', ETCD_LEASE_TTL_SECONDS: '3600', MAX_FRAME_BYTES: '256' })).toBe('accepted');
+  });
+
+  it('names a secret that is too short without printing it', () => {
+    expect(() => loadConfig({ JWT_SECRET: SECRET, GRPC_API_TOKENS: 'tiny-token' })).toThrow(/GRPC_API_TOKENS: each value must be at least 16 bytes/);
+    expect(() => loadConfig({ JWT_SECRET: SECRET, GRPC_API_TOKENS: 'tiny-token' })).not.toThrow(/tiny-token/);
+  });
+
   it('refuses a short HS256 secret, two key sources, and half a TLS pair', () => {
     expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/at least 32 bytes/);
     expect(() => loadConfig({ JWT_SECRET: SECRET, JWT_JWKS_URL: 'https://idp.example/jwks' })).toThrow(/only one/);
@@ -54,10 +74,8 @@ describe('configuration', () => {
 });
 
 describe('README', () => {
-  it('documents every configuration variable', async () => {
-    const { readFileSync } = await import('node:fs');
-    const { VARIABLES } = await import('../src/config/config.ts');
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const [name, def] of VARIABLES) expect(readme).toContain(`| \`${name}\` | ${def.startsWith('`') || def === '-' ? def : `\`${def}\``} |`);
+  it('carries the configuration table as the config table writes it (npm run config:readme)', () => {
+    const readme = readReadme();
+    expect(readme).toBe(withConfigTable(readme));
   });
 });

@@ -293,7 +293,7 @@ describe('gRPC error statuses', () => {
     const rpc = client(loadGatewayService(), gw.grpcAddress);
     const [[pushMethod, push], [statusMethod, status]] = GATEWAY_CALLS as [[string, object], [string, object]];
     const pushed = await call(rpc, pushMethod, push, { bearer: GRPC_API_TOKEN });
-    expect(pushed.res).toEqual({ success: false, status: 'failed', error_message: 'message not stored: a dependency failed; retry later' });
+    expect(pushed.res).toEqual({ success: false, status: 'failed', error_message: 'CACHE_ERROR: message store unavailable; retry later' });
     const failed = await call(rpc, statusMethod, status, { bearer: GRPC_API_TOKEN });
     expect(failed.err).toMatchObject({ code: grpc.status.UNAVAILABLE, details: 'registry unavailable; retry later' });
   });

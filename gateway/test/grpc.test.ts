@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,7 +47,6 @@ function rejection(promise: Promise<unknown>): Promise<grpc.ServiceError> {
   );
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('gRPC IMGatewayService over a real channel', () => {
   let gw: RunningGateway;

@@ -1,5 +1,6 @@
 // Every input bounded at the edge, over the wire against a real gateway: each
 // case is a finding of an attack on the gateway, kept as a regression test.
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -120,7 +121,7 @@ describe('input bounds', () => {
       const frame = JSON.stringify({ type: 'send_msg', msg_id: 'i'.repeat(100) });
       for (let round = 0; round < 20 && !server.closing; round++) {
         flood(alice, frame, 10_000);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
       expect(server.closing).toBe(true);
       // The cap plus the one frame that crossed it and the close frame.
@@ -148,7 +149,7 @@ describe('input bounds', () => {
       for (let second = 0; second < 2; second++) {
         flood(alice, '{"type":"heartbeat"}', 45);
         for (let i = 0; i < 45; i++) await alice.next('heartbeat_response');
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000);
       }
       expect(alice.ws.readyState).toBe(WebSocket.OPEN);
     });

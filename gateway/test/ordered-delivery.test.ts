@@ -2,6 +2,7 @@
 // order entries reach its node in: the node's LocalDelivery is handed stored
 // entries out of order (as forwards and Kafka consumers of several nodes do)
 // and a real client records what it receives.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GAP_WAIT_MS } from '../src/delivery/local-delivery.ts';
 import { MAX_HELD_LIVE } from '../src/session/session.ts';
@@ -93,7 +94,7 @@ describe('ordered delivery per socket', () => {
     live(e2);
     expect(await messages(bob, 2)).toEqual([1, 2]);
     bob.ack('m1');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     await bob.close();
     bob = await clients.connect(gw.wsUrl, 'bob', 'laptop');
     const e3 = await stored(3);
@@ -113,7 +114,7 @@ describe('ordered delivery per socket', () => {
     live(e2);
     live(e1);
     registrations.release();
-    while (!bob.frames.some((f) => f.type === 'auth_response')) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (!bob.frames.some((f) => f.type === 'auth_response')) await sleep(5);
     expect(bob.frames[0]!.type).toBe('auth_response');
     await bob.next('auth_response');
     expect(await messages(bob, 2)).toEqual([1, 2]);

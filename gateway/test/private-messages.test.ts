@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient } from './support/client.ts';
@@ -80,7 +81,7 @@ describe('private messages over a real socket', () => {
     await alice.next('ack');
     await alice.next('ack');
     // Let the ack land before the socket goes.
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     await bob.close();
     bob = await connect('bob', 'laptop');
     const replayed = await bob.next('message');

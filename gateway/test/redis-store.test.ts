@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -76,14 +77,14 @@ describe('on a running Redis', () => {
       await a.append('g:team', message('m1', 'alice', 'team'), { outbox: true });
       expect(await b.claim('node-a', 'node-b', 300)).toBe(false);
       expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await sleep(400);
       expect(await b.claim('node-a', 'node-b', 10_000)).toBe(true);
       // One adopter at a time.
       expect(await c.claim('node-a', 'node-c', 10_000)).toBe(false);
       // node-a back under the same id takes its outbox back; the adopter's next claim fails.
       expect(await a.claim('node-a', 'node-a', 300)).toBe(true);
       expect(await b.claim('node-a', 'node-b', 10_000)).toBe(false);
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await sleep(400);
       expect(await b.claim('node-a', 'node-b', 10_000)).toBe(true);
       const items = await b.stale('node-a', 0, 10);
       expect(items.map((i) => i.log)).toEqual(['g:team']);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GRPC_API_TOKEN, startGateway, startGatewayHoldingRegistrations, token, type HeldRegistrations, type RunningGateway } from './support/gateway.ts';
 import { OpenClients, TestClient } from './support/client.ts';
@@ -104,11 +105,11 @@ describe('session behaviour', () => {
     await registrations.underWay();
     bob.ws.terminate();
     await bob.closed;
-    while (gw.node.hub.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (gw.node.hub.size > 0) await sleep(5);
     registrations.release();
     // The registration completes after the close, and is taken back at once.
-    while (registrations.completed === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    for (let i = 0; i < 100 && registry.routes('bob').length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (registrations.completed === 0) await sleep(5);
+    for (let i = 0; i < 100 && registry.routes('bob').length > 0; i++) await sleep(5);
     expect(await registry.devices('bob')).toEqual([]);
     expect(registry.routes('bob')).toEqual([]);
   });

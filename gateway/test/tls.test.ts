@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,7 +69,7 @@ async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean,
     } catch (err) {
       lastError = err;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   throw new Error(`condition not met within ${timeoutMs} ms; last value ${String(last)}; last error ${String(lastError)}`);
 }
@@ -242,7 +243,7 @@ describe('TLS and browser origins', () => {
         const grpcPort = port(`https://${gw.grpcAddress}`);
         writeFileSync(files.keyFile, second.key);
         // Several reload intervals with a key that does not fit the certificate.
-        await new Promise((r) => setTimeout(r, 400));
+        await sleep(400);
         expect(await servedFingerprint(httpPort, ['http/1.1'])).toBe(first.fingerprint);
         expect(await servedFingerprint(grpcPort, ['h2'])).toBe(first.fingerprint);
         expect((await connectionStatus(gw.grpcAddress, first.cert, 'alice')).online).toBe(false);

@@ -1,6 +1,7 @@
 // A socket lives only as long as its token: at `exp` it gets TOKEN_EXPIRED and
 // close 4003, unless a refresh_token frame brought a newer token for the same
 // user and device first.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { ExpirySweep, type Expiring } from '../src/connections/expiry-sweep.ts';
@@ -92,7 +93,7 @@ describe('tokens for the life of a socket', () => {
     alice.send({ type: 'refresh_token', token: fresh });
     const answer = await alice.next('refresh_token_response');
     expect(answer).toEqual({ type: 'refresh_token_response', success: true, expires_at: exp * 1000, timestamp: answer.timestamp });
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
     alice.send({ type: 'heartbeat' });
     await alice.next('heartbeat_response');
     expect(alice.frames.filter((f) => f.type === 'error')).toEqual([]);

@@ -12,9 +12,10 @@ import type { IMGatewayPeerServiceHandlers } from '../proto/generated/im/gateway
 import type { ConnectionControl } from '../delivery/connection-control.ts';
 import type { Pusher } from '../messaging/pusher.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
+import { asGatewayError, CloseCode, ErrorCode, grpcError } from '../protocol/errors.ts';
 import { idProblem } from '../protocol/validate.ts';
-import { CloseCode } from '../protocol/errors.ts';
 import { CloseScope } from '../proto/generated/im/gateway/v1/CloseScope.ts';
+import { dependency } from '../messaging/dependency.ts';
 import { requireBearer, type BearerTokens } from './grpc-auth.ts';
 
 export { loadGatewayService, SERVICE_NAME } from '../proto/services.ts';
@@ -43,10 +44,10 @@ export class GrpcServer {
       const req = call.request;
       const problem = idProblem(req.user_id, 'user_id') ?? idProblem(req.msg_id, 'msg_id') ?? idProblem(req.sender_id, 'sender_id')
         ?? (req.device_id !== '' ? idProblem(req.device_id, 'device_id') : null);
-      if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
+      if (problem !== null) return callback(grpcError(ErrorCode.INVALID_MESSAGE_FORMAT, problem));
       const bytes = Buffer.byteLength(req.content, 'utf8');
       if (bytes > parts.maxContentBytes) {
-        return callback({ code: grpc.status.INVALID_ARGUMENT, details: `content is ${bytes} bytes; at most ${parts.maxContentBytes} (MAX_CONTENT_BYTES)` });
+        return callback(grpcError(ErrorCode.INVALID_MESSAGE_FORMAT, `content is ${bytes} bytes; at most ${parts.maxContentBytes} (MAX_CONTENT_BYTES)`));
       }
       pusher
         .push({
@@ -62,28 +63,28 @@ export class GrpcServer {
           (status) => callback(null, { success: true, status, error_message: '' }),
           (err: unknown) => {
             log.error('push_failed', { user_id: req.user_id, msg_id: req.msg_id, error: errorText(err) });
-            callback(null, { success: false, status: 'failed', error_message: 'message not stored: a dependency failed; retry later' });
+            callback(null, { success: false, status: 'failed', error_message: failureText(err) });
           },
         );
     };
     const getConnectionStatus: Handler<'GetConnectionStatus'> = (call, callback) => {
       const { user_id: userId, device_id: deviceId } = call.request;
       const problem = idProblem(userId, 'user_id');
-      if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
-      control.status(userId, deviceId).then(
+      if (problem !== null) return callback(grpcError(ErrorCode.INVALID_MESSAGE_FORMAT, problem));
+      dependency('registry', control.status(userId, deviceId)).then(
         (devices) =>
           callback(null, {
             online: devices.length > 0,
             devices: devices.map((d) => ({ device_id: d.deviceId, online: true, gateway_node: d.node, connected_at: d.connectedAt })),
           }),
-        (err: unknown) => registryFailed(log, 'connection_status_failed', userId, err, callback),
+        (err: unknown) => failed(log, 'connection_status_failed', userId, err, callback),
       );
     };
     const closeConnection: Handler<'CloseConnection'> = (call, callback) => {
       const { user_id: userId, device_id: deviceId, reason, scope, close_code: requested } = call.request;
       const problem = idProblem(userId, 'user_id') ?? closeCodeProblem(requested)
         ?? (scope === CloseScope.CLOSE_SCOPE_FLEET || scope === CloseScope.CLOSE_SCOPE_LOCAL ? null : `scope ${String(scope)} is not CLOSE_SCOPE_FLEET (0) or CLOSE_SCOPE_LOCAL (1)`);
-      if (problem !== null) return callback({ code: grpc.status.INVALID_ARGUMENT, details: problem });
+      if (problem !== null) return callback(grpcError(ErrorCode.INVALID_MESSAGE_FORMAT, problem));
       const code = requested === 0 ? CloseCode.CLOSED_BY_SERVER : requested;
       if (scope === CloseScope.CLOSE_SCOPE_LOCAL) {
         // A drain empties this node only: no registry read, no peer call.
@@ -91,12 +92,12 @@ export class GrpcServer {
         log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason, scope: 'local', close_code: code });
         return callback(null, { success: true, closed_count: closed });
       }
-      control.close(userId, deviceId, reason, code).then(
+      dependency('registry', control.close(userId, deviceId, reason, code)).then(
         (closed) => {
           log.info('connections_closed', { user_id: userId, device_id: deviceId, closed, reason, close_code: code });
           callback(null, { success: true, closed_count: closed });
         },
-        (err: unknown) => registryFailed(log, 'close_connection_failed', userId, err, callback),
+        (err: unknown) => failed(log, 'close_connection_failed', userId, err, callback),
       );
     };
     const gateway = { PushMessage: pushMessage, GetConnectionStatus: getConnectionStatus, CloseConnection: closeConnection };
@@ -140,7 +141,14 @@ function closeCodeProblem(code: number): string | null {
   return CLOSE_CONNECTION_CODES.has(code) ? null : `close_code ${code} is not one of ${CloseCode.CLOSED_BY_SERVER}, ${CloseCode.SERVICE_RESTART} (or 0 for ${CloseCode.CLOSED_BY_SERVER})`;
 }
 
-function registryFailed(log: Logger, event: string, userId: string, err: unknown, callback: grpc.sendUnaryData<object>): void {
+function failed(log: Logger, event: string, userId: string, err: unknown, callback: grpc.sendUnaryData<object>): void {
   log.error(event, { user_id: userId, error: errorText(err) });
-  callback({ code: grpc.status.UNAVAILABLE, details: 'registry unavailable; retry later' });
+  const known = asGatewayError(err);
+  callback(grpcError(known.code, known.message));
+}
+
+/** A push's error_message: the code of what failed and its fixed text (the cause is in the log). */
+function failureText(err: unknown): string {
+  const known = asGatewayError(err);
+  return `${known.code}: ${known.message}`;
 }

@@ -7,6 +7,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Groups } from '../messaging/groups.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
+import { asGatewayError, ErrorCode, ERRORS } from '../protocol/errors.ts';
 import { isValidId } from '../protocol/validate.ts';
 
 export interface Readiness {
@@ -92,7 +93,8 @@ export function createHttpApp(parts: HttpAppParts): express.Express {
       return void res.status(status).json(apiError('INVALID_MESSAGE_FORMAT', `bad request: ${errorText(err)}`));
     }
     parts.log.error('http_request_failed', { path: req.path, error: errorText(err) });
-    res.status(503).json(apiError('SERVICE_UNAVAILABLE', 'a dependency failed; retry later'));
+    const known = asGatewayError(err);
+    res.status(ERRORS[known.code].http).json(apiError(known.code, known.message));
   });
   return app;
 }
@@ -107,7 +109,7 @@ function requireAdmin(adminToken: string | undefined) {
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const given = Buffer.from(match?.[1] ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json(apiError('AUTH_FAILED', 'admin bearer token required'));
+      res.status(ERRORS.AUTH_FAILED.http).set('WWW-Authenticate', 'Bearer').json(apiError(ErrorCode.AUTH_FAILED, 'admin bearer token required'));
       return;
     }
     next();
@@ -123,7 +125,7 @@ function groupAndUser(req: Request, res: Response): { groupId: string; userId: s
 
 export function checkedId(value: unknown, name: string, res: Response): string | undefined {
   if (isValidId(value)) return value;
-  res.status(400).json(apiError('INVALID_MESSAGE_FORMAT', `${name} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`));
+  res.status(ERRORS.INVALID_MESSAGE_FORMAT.http).json(apiError(ErrorCode.INVALID_MESSAGE_FORMAT, `${name} must be 1-128 characters of A-Z a-z 0-9 _ . @ -`));
   return undefined;
 }
 

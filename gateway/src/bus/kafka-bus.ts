@@ -25,11 +25,14 @@
  * health check reconnect by themselves when the broker returns.
  */
 import type { LogId } from '../conversation-log/log-id.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Message, Producer, logCreator } from 'kafkajs';
 import { createLogger, errorText } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
+import { Backoff } from '../shared/backoff.ts';
+import { DEFAULT_GROUP_TOPIC, DEFAULT_MESSAGES_TOPIC } from '../config/defaults.ts';
 import type { Bus, GroupEvent, GroupEventHandler } from './bus.ts';
 
 export interface KafkaBusOptions {
@@ -50,8 +53,6 @@ export interface KafkaBusOptions {
   lingerMs?: number;
 }
 
-export const DEFAULT_MESSAGES_TOPIC = 'im-gateway.messages';
-export const DEFAULT_GROUP_TOPIC = 'im-gateway.group-messages';
 
 /** Rejection of a publish or append: Kafka did not take the record. */
 export class KafkaUnavailableError extends Error {
@@ -130,7 +131,7 @@ export class KafkaBus implements Bus {
 
   private consumer: Consumer | null = null;
   private consumerRestart: NodeJS.Timeout | null = null;
-  private consumerRestartDelay = CONSUMER_RESTART_MIN_MS;
+  private readonly consumerRestartBackoff = new Backoff({ initialMs: CONSUMER_RESTART_MIN_MS, maxMs: CONSUMER_RESTART_MAX_MS });
   private lastCrashLogged = 0;
   /** Next offset to deliver per group-topic partition: the end of the topic at start, then past each delivered record. */
   private readonly positions = new Map<number, bigint>();
@@ -229,7 +230,7 @@ export class KafkaBus implements Bus {
     const consumer = this.consumer;
     this.consumer = null;
     // Records already taken get their answer; a hung broker does not hold shutdown past the send bound.
-    await Promise.race([this.flushing, sleep(this.sendTimeoutMs)]);
+    await Promise.race([this.flushing, sleep(this.sendTimeoutMs, undefined, { ref: false })]);
     for (const pending of this.queue) settle(pending, new KafkaUnavailableError('kafka bus is closed'));
     this.queue = [];
     const producer = this.producer;
@@ -437,13 +438,12 @@ export class KafkaBus implements Bus {
       await consumer.disconnect().catch(() => {});
       return;
     }
-    this.consumerRestartDelay = CONSUMER_RESTART_MIN_MS;
+    this.consumerRestartBackoff.reset();
   }
 
   private scheduleConsumerRestart(): void {
     if (this.state !== 'started' || this.consumerRestart) return;
-    const delay = this.consumerRestartDelay;
-    this.consumerRestartDelay = Math.min(delay * 2, CONSUMER_RESTART_MAX_MS);
+    const delay = this.consumerRestartBackoff.next();
     this.consumerRestart = setTimeout(() => {
       this.consumerRestart = null;
       const old = this.consumer;
@@ -453,7 +453,7 @@ export class KafkaBus implements Bus {
         if (this.state !== 'started') return;
         await this.runConsumer();
       })().catch((err: unknown) => {
-        this.log.warn('kafka_consumer_restart_failed', { error: errorText(err), retry_in_ms: this.consumerRestartDelay });
+        this.log.warn('kafka_consumer_restart_failed', { error: errorText(err), retry_in_ms: this.consumerRestartBackoff.peek() });
         this.scheduleConsumerRestart();
       });
     }, delay);
@@ -544,10 +544,6 @@ export class KafkaBus implements Bus {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
 /** Retries what kafkajs marks retriable (a leader being elected, a topic being created), for up to ~5 s. */
 async function retryRetriable<T>(action: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -555,7 +551,7 @@ async function retryRetriable<T>(action: () => Promise<T>): Promise<T> {
       return await action();
     } catch (err) {
       if (attempt >= 25 || (err as { retriable?: unknown }).retriable !== true) throw err;
-      await sleep(200);
+      await sleep(200, undefined, { ref: false });
     }
   }
 }

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_GROUP_TOPIC, DEFAULT_MESSAGES_TOPIC, DEFAULT_REDIS_KEY_PREFIX } from './defaults.ts';
 
 export interface GatewayConfig {
   nodeId: string;
@@ -73,136 +74,294 @@ export class ConfigError extends Error {
 
 type Source = Record<string, string | undefined>;
 
-/** One row per variable: the README's configuration table is written from the same list. */
-export const VARIABLES = [
-  ['PORT', '8080', 'HTTP and WebSocket port (`/ws`, `/health`, `/ready`, `/metrics`, `/stats`, admin API)'],
-  ['HOST', '0.0.0.0', 'Address the HTTP and gRPC servers bind to'],
-  ['GRPC_PORT', '9093', 'gRPC port (`IMGatewayService`, `grpc.health.v1.Health`)'],
-  ['GRPC_ADVERTISE_ADDRESS', '`<POD_IP or hostname>:<GRPC_PORT>`', 'Address other nodes use to reach this node over gRPC'],
-  ['NODE_ID', 'hostname', 'This node\'s name in the registry and in `gateway_node`'],
-  ['DEV_MODE', 'false', 'Start without a JWT key, using a fixed, public dev secret and admin token. Never in production'],
-  ['JWT_SECRET', '-', 'HS256 secret'],
-  ['JWT_JWKS_URL', '-', 'JWKS endpoint for RS256/ES256 keys'],
-  ['JWT_PUBLIC_KEY', '-', 'RS256/ES256 public key, PEM text or a path to a PEM file'],
-  ['JWT_ISSUER', '-', 'Required `iss` claim, if set'],
-  ['JWT_AUDIENCE', '-', 'Required `aud` claim, if set'],
-  ['ADMIN_TOKEN', '-', 'Bearer token for the admin REST API (`/v1/groups/...`); the admin API is off without it'],
-  ['GRPC_API_TOKENS', '-', 'Comma-separated bearer tokens (16+ bytes each) `IMGatewayService` accepts in `authorization: Bearer <token>` metadata; several at once for rotation. Required unless DEV_MODE'],
-  ['FLEET_SECRET', '-', 'Shared secret (16+ bytes) of the nodes of a fleet and the operator, required with ETCD_ENDPOINTS: sent on node-to-node calls, required by the peer service. While rotating `new,old`: the first is sent, each is accepted'],
-  ['PEER_TLS_CA_FILE', '-', 'With TLS: PEM CA bundle that verifies other nodes\' gRPC certificates on node-to-node calls (unset: the system roots)'],
-  ['PEER_TLS_SERVER_NAME', '-', 'With TLS: the name other nodes\' certificates carry, checked instead of the pod address dialled'],
-  ['GRPC_CLIENT_CA_FILE', '-', 'With TLS: mutual TLS on the gRPC port. Every caller (backend services, other nodes) must present a certificate this PEM CA signed; nodes present their TLS_CERT_FILE. Re-read like the certificates'],
-  ['MAX_CONNECTIONS', '200000', 'Sockets this node accepts before `MAX_CONNECTIONS_EXCEEDED`'],
-  ['MAX_DEVICES_PER_USER', '5', 'Devices one user may have connected at once'],
-  ['MAX_CONTENT_BYTES', '10240', 'Largest message before `MESSAGE_TOO_LARGE`: `content` in UTF-8 bytes plus `metadata` as JSON text (a `PushMessage` content: `INVALID_ARGUMENT`)'],
-  ['MAX_FRAME_BYTES', '65536', 'Hard cap on one inbound frame; larger closes the socket with 1009'],
-  ['RATE_LIMIT_MESSAGES', '100', 'Messages one user may send per window'],
-  ['RATE_LIMIT_WINDOW_MS', '60000', 'Rate-limit window'],
-  ['RATE_LIMIT_MAX_VIOLATIONS', '10', 'Rejected sends within one window before the socket is closed'],
-  ['SEND_BUFFER_MAX_BYTES', '1048576', 'Unsent bytes queued for one socket (deliveries and every reply) before it is closed as a slow consumer'],
-  ['MAX_FRAMES_PER_SECOND', '10000', 'Frames of any type one socket may send within a second; past it `RATE_LIMIT_EXCEEDED` and close 4008'],
-  ['HEARTBEAT_TIMEOUT_MS', '90000', 'Silence after which a socket gets `HEARTBEAT_TIMEOUT` and is closed'],
-  ['LOG_RETENTION_COUNT', '10000', 'Messages kept per conversation for offline delivery'],
-  ['LOG_RETENTION_MS', '604800000', 'Age after which messages leave the conversation logs (7 days)'],
-  ['DEDUP_TTL_MS', '86400000', 'How long a (sender, msg_id) pair is remembered for dedup'],
-  ['MEMORY_DEDUP_MAX_KEYS', '500000', 'Without Redis: dedup keys kept at most (~100 MB); past it the oldest are forgotten before DEDUP_TTL_MS'],
-  ['REPLAY_BATCH', '200', 'Messages read per log page during replay on connect'],
-  ['DRAIN_CLOSES_PER_SECOND', '500', 'Sockets closed per second while draining'],
-  ['SHUTDOWN_TIMEOUT_MS', '60000', 'Longest a SIGTERM drain may take before the process exits anyway'],
-  ['TLS_CERT_FILE', '-', 'PEM certificate (chain): serve `wss://`, `https://` and gRPC over TLS'],
-  ['TLS_KEY_FILE', '-', 'PEM private key for TLS_CERT_FILE'],
-  ['TLS_RELOAD_INTERVAL_MS', '30000', 'How often the certificate files are checked for renewal'],
-  ['ALLOWED_ORIGINS', '-', 'Comma-separated browser origins allowed to open sockets (`*` for any); unset allows any'],
-  ['ETCD_ENDPOINTS', '-', 'Comma-separated etcd endpoints: fleet registry'],
-  ['REDIS_URL', '-', 'Redis URL: shared logs, dedup, rate limits, groups'],
-  ['KAFKA_BROKERS', '-', 'Comma-separated Kafka brokers: message log and group fan-out'],
-  ['ETCD_PREFIX', '/im-gateway', 'Key prefix of the registry in etcd'],
-  ['ETCD_LEASE_TTL_SECONDS', '10', 'TTL of the node\'s lease: a crashed node\'s entries vanish this long after it stops'],
-  ['REDIS_KEY_PREFIX', 'im:', 'Prefix of every Redis key the gateway writes'],
-  ['KAFKA_MESSAGES_TOPIC', 'im-gateway.messages', 'Topic of the private-message log (keyed by conversation)'],
-  ['KAFKA_GROUP_TOPIC', 'im-gateway.group-messages', 'Topic of group messages and membership changes: the group log and the fan-out every node consumes'],
-  ['KAFKA_TOPIC_PARTITIONS', '12', 'Partitions of the topics the gateway creates when they are missing'],
-  ['KAFKA_REPLICATION_FACTOR', '1', 'Replication factor of the topics the gateway creates (3 in production)'],
-  ['FORWARD_TIMEOUT_MS', '2000', 'Deadline of one node-to-node gRPC call'],
-  ['FORWARD_RETRIES', '1', 'Further attempts of a node-to-node call that timed out or found the node unavailable'],
-  ['LOG_LEVEL', 'info', '`debug`, `info`, `warn` or `error`'],
-  ['CONFIG_FILE', '-', 'YAML file with any of these variables as keys; the environment wins'],
-] as const;
+/**
+ * One configuration variable: its parser with its bounds, the value when it
+ * is unset, and the README's text for it. The reader and the README table
+ * both come from these rows (config.test.ts keeps the README equal).
+ */
+export interface Variable<T> {
+  /** The value when the variable is unset or empty. */
+  fallback: T;
+  /** README "Default" cell: the fallback, or how it is worked out when it depends on the machine. */
+  shown: string;
+  /** README "Accepted" cell: what the parser takes. */
+  accepted: string;
+  /** README "Meaning" cell. */
+  doc: string;
+  /** A secret's value never appears in a problem report, only its name. */
+  secret?: boolean;
+  /** The value of a set variable; throws Invalid naming what was expected. */
+  parse(raw: string): T;
+}
+
+/** A value outside a variable's bounds; the reader adds the variable's name. */
+class Invalid extends Error {}
+
+const code = (value: string | number): string => `\`${value}\``;
+
+function integer(fallback: number, min: number, max: number | undefined, doc: string): Variable<number> {
+  const top = max ?? Number.MAX_SAFE_INTEGER;
+  return {
+    fallback,
+    shown: code(fallback),
+    accepted: max === undefined ? `${min} or more` : `${min} to ${max}`,
+    doc,
+    parse(raw) {
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < min || value > top) throw new Invalid(`expected an integer from ${min} to ${top}`);
+      return value;
+    },
+  };
+}
+
+const TRUE = ['1', 'true', 'yes', 'on'];
+const FALSE = ['0', 'false', 'no', 'off'];
+
+function flag(fallback: boolean, doc: string): Variable<boolean> {
+  return {
+    fallback,
+    shown: code(String(fallback)),
+    accepted: '`true` or `false`',
+    doc,
+    parse(raw) {
+      const value = raw.toLowerCase();
+      if (TRUE.includes(value)) return true;
+      if (FALSE.includes(value)) return false;
+      throw new Invalid('expected true or false');
+    },
+  };
+}
+
+/** Free text; `shown` describes a fallback the gateway works out at start (then `fallback` is undefined). */
+function text(doc: string): Variable<string | undefined>;
+function text(doc: string, fallback: string): Variable<string>;
+function text(doc: string, fallback?: string, shown?: string): Variable<string | undefined>;
+function text(doc: string, fallback?: string, shown?: string): Variable<string | undefined> {
+  return { fallback, shown: shown ?? (fallback === undefined ? '-' : code(fallback)), accepted: 'text', doc, parse: (raw) => raw };
+}
+
+function url(doc: string): Variable<string | undefined> {
+  return {
+    fallback: undefined,
+    shown: '-',
+    accepted: 'URL',
+    doc,
+    parse(raw) {
+      if (!URL.canParse(raw)) throw new Invalid('not a URL');
+      return raw;
+    },
+  };
+}
+
+function splitList(raw: string): string[] {
+  return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function list(doc: string): Variable<string[] | undefined> {
+  return {
+    fallback: undefined,
+    shown: '-',
+    accepted: 'comma-separated list',
+    doc,
+    parse(raw) {
+      const items = splitList(raw);
+      return items.length === 0 ? undefined : items;
+    },
+  };
+}
+
+/** Comma-separated tokens, each at least MIN_SECRET_BYTES; empty when unset. */
+function secrets(doc: string): Variable<string[]> {
+  return {
+    fallback: [],
+    shown: '-',
+    accepted: `comma-separated, ${MIN_SECRET_BYTES}+ bytes each`,
+    doc,
+    secret: true,
+    parse(raw) {
+      const items = splitList(raw);
+      if (items.some((item) => Buffer.byteLength(item) < MIN_SECRET_BYTES)) throw new Invalid(`each value must be at least ${MIN_SECRET_BYTES} bytes`);
+      return items;
+    },
+  };
+}
+
+function oneOf<const T extends string>(allowed: readonly T[], fallback: T, doc: string): Variable<T> {
+  return {
+    fallback,
+    shown: code(fallback),
+    accepted: allowed.map(code).join(', '),
+    doc,
+    parse(raw) {
+      if ((allowed as readonly string[]).includes(raw)) return raw as T;
+      throw new Invalid(`expected one of ${allowed.join(', ')}`);
+    },
+  };
+}
+
+/** PEM text, or the path of a file holding it. */
+function pem(doc: string): Variable<string | undefined> {
+  return {
+    fallback: undefined,
+    shown: '-',
+    accepted: 'PEM text or file path',
+    doc,
+    parse(raw) {
+      if (raw.includes('-----BEGIN')) return raw;
+      try {
+        return readFileSync(raw, 'utf8');
+      } catch (err) {
+        throw new Invalid(`neither PEM text nor a readable file (${(err as Error).message})`);
+      }
+    },
+  };
+}
+
+const DAY_MS = 24 * 3600_000;
+
+/** Every variable, in the README's order. */
+export const CONFIG_VARIABLES = {
+  PORT: integer(8080, 0, 65535, 'HTTP and WebSocket port (`/ws`, `/health`, `/ready`, `/metrics`, `/stats`, admin API)'),
+  HOST: text('Address the HTTP and gRPC servers bind to', '0.0.0.0'),
+  GRPC_PORT: integer(9093, 0, 65535, 'gRPC port (`IMGatewayService`, `grpc.health.v1.Health`)'),
+  GRPC_ADVERTISE_ADDRESS: text('Address other nodes use to reach this node over gRPC', undefined, '`<POD_IP or hostname>:<GRPC_PORT>`'),
+  NODE_ID: text('This node\'s name in the registry and in `gateway_node`', undefined, '`hostname`'),
+  DEV_MODE: flag(false, 'Start without a JWT key, using a fixed, public dev secret and admin token. Never in production'),
+  JWT_SECRET: text('HS256 secret, 32+ bytes'),
+  JWT_JWKS_URL: url('JWKS endpoint for RS256/ES256 keys'),
+  JWT_PUBLIC_KEY: pem('RS256/ES256 public key'),
+  JWT_ISSUER: text('Required `iss` claim, if set'),
+  JWT_AUDIENCE: text('Required `aud` claim, if set'),
+  ADMIN_TOKEN: text('Bearer token for the admin REST API (`/v1/groups/...`); the admin API is off without it'),
+  GRPC_API_TOKENS: secrets('Bearer tokens `IMGatewayService` accepts in `authorization: Bearer <token>` metadata; several at once for rotation. Required unless DEV_MODE'),
+  FLEET_SECRET: secrets('Shared secret of the nodes of a fleet and the operator, required with ETCD_ENDPOINTS: sent on node-to-node calls, required by the peer service. While rotating `new,old`: the first is sent, each is accepted'),
+  MAX_CONNECTIONS: integer(200_000, 1, undefined, 'Sockets this node accepts before `MAX_CONNECTIONS_EXCEEDED`'),
+  MAX_DEVICES_PER_USER: integer(5, 1, undefined, 'Devices one user may have connected at once'),
+  MAX_CONTENT_BYTES: integer(10_240, 1, undefined, 'Largest message before `MESSAGE_TOO_LARGE`: `content` in UTF-8 bytes plus `metadata` as JSON text (a `PushMessage` content: `INVALID_ARGUMENT`)'),
+  MAX_FRAME_BYTES: integer(65_536, 256, undefined, 'Hard cap on one inbound frame; larger closes the socket with 1009'),
+  RATE_LIMIT_MESSAGES: integer(100, 1, undefined, 'Messages one user may send per window'),
+  RATE_LIMIT_WINDOW_MS: integer(60_000, 1, undefined, 'Rate-limit window'),
+  RATE_LIMIT_MAX_VIOLATIONS: integer(10, 1, undefined, 'Rejected sends within one window before the socket is closed'),
+  SEND_BUFFER_MAX_BYTES: integer(1_048_576, 1024, undefined, 'Unsent bytes queued for one socket (deliveries and every reply) before it is closed as a slow consumer'),
+  MAX_FRAMES_PER_SECOND: integer(10_000, 1, undefined, 'Frames of any type one socket may send within a second; past it `RATE_LIMIT_EXCEEDED` and close 4008'),
+  HEARTBEAT_TIMEOUT_MS: integer(90_000, 100, undefined, 'Silence after which a socket gets `HEARTBEAT_TIMEOUT` and is closed'),
+  LOG_RETENTION_COUNT: integer(10_000, 1, undefined, 'Messages kept per conversation for offline delivery'),
+  LOG_RETENTION_MS: integer(7 * DAY_MS, 1000, undefined, 'Age after which messages leave the conversation logs (7 days)'),
+  DEDUP_TTL_MS: integer(DAY_MS, 1000, undefined, 'How long a (sender, msg_id) pair is remembered for dedup'),
+  MEMORY_DEDUP_MAX_KEYS: integer(500_000, 2, undefined, 'Without Redis: dedup keys kept at most (~100 MB); past it the oldest are forgotten before DEDUP_TTL_MS'),
+  REPLAY_BATCH: integer(200, 1, undefined, 'Messages read per log page during replay on connect'),
+  DRAIN_CLOSES_PER_SECOND: integer(500, 1, undefined, 'Sockets closed per second while draining'),
+  SHUTDOWN_TIMEOUT_MS: integer(60_000, 100, undefined, 'Longest a SIGTERM drain may take before the process exits anyway'),
+  TLS_CERT_FILE: text('PEM certificate (chain): serve `wss://`, `https://` and gRPC over TLS'),
+  TLS_KEY_FILE: text('PEM private key for TLS_CERT_FILE'),
+  TLS_RELOAD_INTERVAL_MS: integer(30_000, 100, undefined, 'How often the certificate files are checked for renewal'),
+  PEER_TLS_CA_FILE: text('With TLS: PEM CA bundle that verifies other nodes\' gRPC certificates on node-to-node calls (unset: the system roots)'),
+  PEER_TLS_SERVER_NAME: text('With TLS: the name other nodes\' certificates carry, checked instead of the pod address dialled'),
+  GRPC_CLIENT_CA_FILE: text('With TLS: mutual TLS on the gRPC port. Every caller (backend services, other nodes) must present a certificate this PEM CA signed; nodes present their TLS_CERT_FILE. Re-read like the certificates'),
+  ALLOWED_ORIGINS: list('Browser origins allowed to open sockets (`*` for any); unset allows any'),
+  ETCD_ENDPOINTS: list('etcd endpoints: fleet registry'),
+  REDIS_URL: url('Redis URL: shared logs, dedup, rate limits, groups'),
+  KAFKA_BROKERS: list('Kafka brokers: message log and group fan-out'),
+  ETCD_PREFIX: text('Key prefix of the registry in etcd', DEFAULT_ETCD_PREFIX),
+  ETCD_LEASE_TTL_SECONDS: integer(10, 2, 3600, 'TTL of the node\'s lease: a crashed node\'s entries vanish this long after it stops'),
+  REDIS_KEY_PREFIX: text('Prefix of every Redis key the gateway writes', DEFAULT_REDIS_KEY_PREFIX),
+  KAFKA_MESSAGES_TOPIC: text('Topic of the private-message log (keyed by conversation)', DEFAULT_MESSAGES_TOPIC),
+  KAFKA_GROUP_TOPIC: text('Topic of group messages and membership changes: the group log and the fan-out every node consumes', DEFAULT_GROUP_TOPIC),
+  KAFKA_TOPIC_PARTITIONS: integer(12, 1, 10_000, 'Partitions of the topics the gateway creates when they are missing'),
+  KAFKA_REPLICATION_FACTOR: integer(1, 1, 16, 'Replication factor of the topics the gateway creates (3 in production)'),
+  FORWARD_TIMEOUT_MS: integer(2000, 50, undefined, 'Deadline of one node-to-node gRPC call'),
+  FORWARD_RETRIES: integer(1, 0, 10, 'Further attempts of a node-to-node call that timed out or found the node unavailable'),
+  LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'], 'info', 'Least severe level written to the log'),
+  CONFIG_FILE: text('YAML file with any of these variables as keys; the environment wins'),
+} satisfies Record<string, Variable<unknown>>;
+
+type Variables = typeof CONFIG_VARIABLES;
+export type VariableName = keyof Variables;
+type Values = { [Name in VariableName]: Variables[Name] extends Variable<infer T> ? T : never };
+
+/** `[name, variable]` pairs in README order (the operator's CRD test checks its env names against them). */
+export const VARIABLES = Object.entries(CONFIG_VARIABLES) as [VariableName, Variable<unknown>][];
+
+/** The README's "Configuration" table, header included. */
+export function configTable(): string {
+  const rows = VARIABLES.map(([name, v]) => `| \`${name}\` | ${v.shown} | ${v.accepted} | ${v.doc} |`);
+  return ['| Variable | Default | Accepted | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** Every variable read through its row; every problem collected, so one start reports them all. */
+function readVariables(source: Source): Values {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [name, variable] of VARIABLES) {
+    const raw = source[name]?.trim();
+    values[name] = variable.fallback;
+    if (raw === undefined || raw === '') continue;
+    try {
+      values[name] = variable.parse(raw);
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+      // The values of secrets never reach the message, only their names.
+      problems.push(variable.secret === true ? `${name}: ${err.message}` : `${name}=${raw}: ${err.message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return values as Values;
+}
 
 export function loadConfig(env: Source = process.env): GatewayConfig {
   const source = withFile(env);
-  const read = new Reader(source);
-  const port = read.int('PORT', 8080, 0, 65535);
-  const grpcPort = read.int('GRPC_PORT', 9093, 0, 65535);
-  const devMode = read.bool('DEV_MODE', false);
+  const v = readVariables(source);
   const config: GatewayConfig = {
-    nodeId: read.str('NODE_ID') ?? hostname(),
-    host: read.str('HOST') ?? '0.0.0.0',
-    port,
-    grpcPort,
-    grpcAdvertiseAddress: read.str('GRPC_ADVERTISE_ADDRESS') ?? `${source.POD_IP ?? hostname()}:${grpcPort}`,
-    devMode,
+    nodeId: v.NODE_ID ?? hostname(),
+    host: v.HOST,
+    port: v.PORT,
+    grpcPort: v.GRPC_PORT,
+    grpcAdvertiseAddress: v.GRPC_ADVERTISE_ADDRESS ?? `${source.POD_IP ?? hostname()}:${v.GRPC_PORT}`,
+    devMode: v.DEV_MODE,
     jwt: {
-      secret: read.str('JWT_SECRET'),
-      jwksUrl: read.url('JWT_JWKS_URL'),
-      publicKeyPem: readPem(read.str('JWT_PUBLIC_KEY')),
-      issuer: read.str('JWT_ISSUER'),
-      audience: read.str('JWT_AUDIENCE'),
+      secret: v.JWT_SECRET,
+      jwksUrl: v.JWT_JWKS_URL,
+      publicKeyPem: v.JWT_PUBLIC_KEY,
+      issuer: v.JWT_ISSUER,
+      audience: v.JWT_AUDIENCE,
     },
-    adminToken: read.str('ADMIN_TOKEN'),
-    grpcApiTokens: read.secrets('GRPC_API_TOKENS'),
+    adminToken: v.ADMIN_TOKEN,
+    grpcApiTokens: v.GRPC_API_TOKENS,
     limits: {
-      maxConnections: read.int('MAX_CONNECTIONS', 200_000, 1),
-      maxDevicesPerUser: read.int('MAX_DEVICES_PER_USER', 5, 1),
-      maxContentBytes: read.int('MAX_CONTENT_BYTES', 10_240, 1),
-      maxFrameBytes: read.int('MAX_FRAME_BYTES', 65_536, 256),
-      rateLimitMessages: read.int('RATE_LIMIT_MESSAGES', 100, 1),
-      rateLimitWindowMs: read.int('RATE_LIMIT_WINDOW_MS', 60_000, 1),
-      rateLimitMaxViolations: read.int('RATE_LIMIT_MAX_VIOLATIONS', 10, 1),
-      sendBufferMaxBytes: read.int('SEND_BUFFER_MAX_BYTES', 1_048_576, 1024),
-      maxFramesPerSecond: read.int('MAX_FRAMES_PER_SECOND', 10_000, 1),
+      maxConnections: v.MAX_CONNECTIONS,
+      maxDevicesPerUser: v.MAX_DEVICES_PER_USER,
+      maxContentBytes: v.MAX_CONTENT_BYTES,
+      maxFrameBytes: v.MAX_FRAME_BYTES,
+      rateLimitMessages: v.RATE_LIMIT_MESSAGES,
+      rateLimitWindowMs: v.RATE_LIMIT_WINDOW_MS,
+      rateLimitMaxViolations: v.RATE_LIMIT_MAX_VIOLATIONS,
+      sendBufferMaxBytes: v.SEND_BUFFER_MAX_BYTES,
+      maxFramesPerSecond: v.MAX_FRAMES_PER_SECOND,
     },
-    heartbeatTimeoutMs: read.int('HEARTBEAT_TIMEOUT_MS', 90_000, 100),
-    retention: {
-      maxEntries: read.int('LOG_RETENTION_COUNT', 10_000, 1),
-      maxAgeMs: read.int('LOG_RETENTION_MS', 7 * 24 * 3600_000, 1000),
-      dedupTtlMs: read.int('DEDUP_TTL_MS', 24 * 3600_000, 1000),
-    },
-    memoryDedupMaxKeys: read.int('MEMORY_DEDUP_MAX_KEYS', 500_000, 2),
-    replayBatch: read.int('REPLAY_BATCH', 200, 1),
-    drain: {
-      closesPerSecond: read.int('DRAIN_CLOSES_PER_SECOND', 500, 1),
-      shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS', 60_000, 100),
-    },
-    tls: {
-      certFile: read.str('TLS_CERT_FILE'),
-      keyFile: read.str('TLS_KEY_FILE'),
-      reloadIntervalMs: read.int('TLS_RELOAD_INTERVAL_MS', 30_000, 100),
-      clientCaFile: read.str('GRPC_CLIENT_CA_FILE'),
-    },
-    allowedOrigins: read.list('ALLOWED_ORIGINS'),
-    backends: {
-      etcdEndpoints: read.list('ETCD_ENDPOINTS'),
-      redisUrl: read.url('REDIS_URL'),
-      kafkaBrokers: read.list('KAFKA_BROKERS'),
-    },
-    etcd: { prefix: read.str('ETCD_PREFIX') ?? '/im-gateway', leaseTtlSeconds: read.int('ETCD_LEASE_TTL_SECONDS', 10, 2, 3600) },
-    redis: { keyPrefix: read.str('REDIS_KEY_PREFIX') ?? 'im:' },
+    heartbeatTimeoutMs: v.HEARTBEAT_TIMEOUT_MS,
+    retention: { maxEntries: v.LOG_RETENTION_COUNT, maxAgeMs: v.LOG_RETENTION_MS, dedupTtlMs: v.DEDUP_TTL_MS },
+    memoryDedupMaxKeys: v.MEMORY_DEDUP_MAX_KEYS,
+    replayBatch: v.REPLAY_BATCH,
+    drain: { closesPerSecond: v.DRAIN_CLOSES_PER_SECOND, shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS },
+    tls: { certFile: v.TLS_CERT_FILE, keyFile: v.TLS_KEY_FILE, reloadIntervalMs: v.TLS_RELOAD_INTERVAL_MS, clientCaFile: v.GRPC_CLIENT_CA_FILE },
+    allowedOrigins: v.ALLOWED_ORIGINS,
+    backends: { etcdEndpoints: v.ETCD_ENDPOINTS, redisUrl: v.REDIS_URL, kafkaBrokers: v.KAFKA_BROKERS },
+    etcd: { prefix: v.ETCD_PREFIX, leaseTtlSeconds: v.ETCD_LEASE_TTL_SECONDS },
+    redis: { keyPrefix: v.REDIS_KEY_PREFIX },
     kafka: {
-      messagesTopic: read.str('KAFKA_MESSAGES_TOPIC') ?? 'im-gateway.messages',
-      groupTopic: read.str('KAFKA_GROUP_TOPIC') ?? 'im-gateway.group-messages',
-      partitions: read.int('KAFKA_TOPIC_PARTITIONS', 12, 1, 10_000),
-      replicationFactor: read.int('KAFKA_REPLICATION_FACTOR', 1, 1, 16),
+      messagesTopic: v.KAFKA_MESSAGES_TOPIC,
+      groupTopic: v.KAFKA_GROUP_TOPIC,
+      partitions: v.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: v.KAFKA_REPLICATION_FACTOR,
     },
     peers: {
-      timeoutMs: read.int('FORWARD_TIMEOUT_MS', 2000, 50),
-      retries: read.int('FORWARD_RETRIES', 1, 0, 10),
-      secrets: read.secrets('FLEET_SECRET'),
-      tls: { caFile: read.str('PEER_TLS_CA_FILE'), serverName: read.str('PEER_TLS_SERVER_NAME') },
+      timeoutMs: v.FORWARD_TIMEOUT_MS,
+      retries: v.FORWARD_RETRIES,
+      secrets: v.FLEET_SECRET,
+      tls: { caFile: v.PEER_TLS_CA_FILE, serverName: v.PEER_TLS_SERVER_NAME },
     },
-    logLevel: read.oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    logLevel: v.LOG_LEVEL,
   };
-  read.finish();
   return checkConsistency(config);
 }
 
@@ -266,78 +425,4 @@ function withFile(env: Source): Source {
     merged[key] = Array.isArray(value) ? value.join(',') : String(value);
   }
   return { ...merged, ...env };
-}
-
-function readPem(value: string | undefined): string | undefined {
-  if (value === undefined || value.includes('-----BEGIN')) return value;
-  try {
-    return readFileSync(value, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`JWT_PUBLIC_KEY: neither PEM text nor a readable file (${(err as Error).message})`);
-  }
-}
-
-/** Reads variables and collects every problem, so one start reports them all. */
-class Reader {
-  private readonly source: Source;
-  private readonly problems: string[] = [];
-  constructor(source: Source) {
-    this.source = source;
-  }
-
-  str(name: string): string | undefined {
-    const value = this.source[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  }
-
-  int(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-    const raw = this.str(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      this.problems.push(`${name}=${raw}: expected an integer from ${min} to ${max}`);
-      return fallback;
-    }
-    return value;
-  }
-
-  bool(name: string, fallback: boolean): boolean {
-    const raw = this.str(name)?.toLowerCase();
-    if (raw === undefined) return fallback;
-    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-    this.problems.push(`${name}=${raw}: expected true or false`);
-    return fallback;
-  }
-
-  list(name: string): string[] | undefined {
-    const items = this.str(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    return items === undefined || items.length === 0 ? undefined : items;
-  }
-
-  /** A comma-separated list of tokens, each at least MIN_SECRET_BYTES; empty when unset. */
-  secrets(name: string): string[] {
-    const items = this.list(name) ?? [];
-    // The values are secrets: the message names the variable, never the value.
-    if (items.some((item) => Buffer.byteLength(item) < MIN_SECRET_BYTES)) this.problems.push(`${name}: each value must be at least ${MIN_SECRET_BYTES} bytes`);
-    return items;
-  }
-
-  url(name: string): string | undefined {
-    const raw = this.str(name);
-    if (raw !== undefined && !URL.canParse(raw)) this.problems.push(`${name}=${raw}: not a URL`);
-    return raw;
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const raw = this.str(name);
-    if (raw === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(raw)) return raw as T;
-    this.problems.push(`${name}=${raw}: expected one of ${allowed.join(', ')}`);
-    return fallback;
-  }
-
-  finish(): void {
-    if (this.problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${this.problems.join('\n  ')}`);
-  }
 }

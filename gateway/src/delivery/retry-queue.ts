@@ -7,6 +7,7 @@
  * next connect).
  */
 import { errorText, type Logger } from '../observability/logger.ts';
+import { Backoff } from '../shared/backoff.ts';
 
 export interface RetryOptions {
   maxItems: number;
@@ -26,13 +27,13 @@ export class RetryQueue {
   private readonly log: Logger;
   private readonly items: Item[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private delayMs: number;
+  private readonly backoff: Backoff;
   private closed = false;
 
   constructor(options: RetryOptions, log: Logger) {
     this.options = options;
     this.log = log;
-    this.delayMs = options.baseDelayMs;
+    this.backoff = new Backoff({ initialMs: options.baseDelayMs, maxMs: options.maxDelayMs });
   }
 
   get size(): number {
@@ -70,7 +71,7 @@ export class RetryQueue {
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.drain();
-    }, this.delayMs);
+    }, this.backoff.peek());
     this.timer.unref();
   }
 
@@ -85,11 +86,10 @@ export class RetryQueue {
       try {
         await item.work();
         this.items.shift();
-        this.delayMs = this.options.baseDelayMs;
+        this.backoff.reset();
       } catch (err) {
         // The dependency is still down: back off for the whole queue.
-        this.delayMs = Math.min(this.delayMs * 2, this.options.maxDelayMs);
-        this.log.debug('retry_failed', { what: item.what, queued: this.items.length, error: errorText(err) });
+        this.log.debug('retry_failed', { what: item.what, queued: this.items.length, retry_in_ms: this.backoff.next(), error: errorText(err) });
         break;
       }
     }

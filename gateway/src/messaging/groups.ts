@@ -12,6 +12,7 @@ import type { Dispatcher } from '../delivery/dispatcher.ts';
 import type { MembershipChangeFrame } from '../protocol/frames.ts';
 import { membershipLog } from '../conversation-log/log-id.ts';
 import type { Store } from '../store/store.ts';
+import { dependency } from './dependency.ts';
 import type { Notifier } from './notifier.ts';
 
 export class Groups {
@@ -27,14 +28,14 @@ export class Groups {
 
   /** Adds a member; false when the user already was one (nothing is announced). */
   async join(groupId: string, userId: string): Promise<boolean> {
-    const { added } = await this.store.addMember(groupId, userId);
+    const { added } = await dependency('store', this.store.addMember(groupId, userId));
     if (added) await this.announce(change(groupId, userId, 'join'));
     return added;
   }
 
   /** Removes a member; false when the user was not one. */
   async leave(groupId: string, userId: string): Promise<boolean> {
-    const removed = await this.store.removeMember(groupId, userId);
+    const removed = await dependency('store', this.store.removeMember(groupId, userId));
     if (removed) {
       const frame = change(groupId, userId, 'leave');
       await Promise.all([this.announce(frame), this.notifier.notify(userId, { ...frame })]);
@@ -43,7 +44,7 @@ export class Groups {
   }
 
   members(groupId: string): Promise<string[]> {
-    return this.store.groupMembers(groupId);
+    return dependency('store', this.store.groupMembers(groupId));
   }
 
   /**
@@ -53,7 +54,7 @@ export class Groups {
    */
   private async announce(frame: MembershipChangeFrame): Promise<void> {
     const logId = membershipLog(frame.group_id);
-    const result = await this.store.append(logId, frame, { outbox: true });
+    const result = await dependency('store', this.store.append(logId, frame, { outbox: true }));
     if (result.status === 'appended') this.dispatcher.dispatch(logId, result.entry, result.outboxId);
   }
 }

@@ -10,6 +10,7 @@ import type { MembershipChangeFrame, ReadReceiptFrame } from '../protocol/frames
 import { encodeLogged } from '../protocol/encode.ts';
 import { notificationLog } from '../conversation-log/log-id.ts';
 import type { Store } from '../store/store.ts';
+import { dependency } from './dependency.ts';
 
 export class Notifier {
   private readonly store: Store;
@@ -22,7 +23,7 @@ export class Notifier {
 
   async notify(userId: string, frame: ReadReceiptFrame | MembershipChangeFrame): Promise<void> {
     const logId = notificationLog(userId);
-    const result = await this.store.append(logId, frame);
+    const result = await dependency('store', this.store.append(logId, frame));
     if (result.status === 'appended') await this.router.toUser(userId, logId, result.entry, encodeLogged(frame));
   }
 }

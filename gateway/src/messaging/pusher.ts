@@ -10,6 +10,7 @@ import { encodeLogged } from '../protocol/encode.ts';
 import type { MessageFrame } from '../protocol/frames.ts';
 import { pushLog } from '../conversation-log/log-id.ts';
 import type { Store } from '../store/store.ts';
+import { dependency } from './dependency.ts';
 
 export interface PushRequest {
   userId: string;
@@ -50,13 +51,13 @@ export class Pusher {
       timestamp: req.timestamp > 0 ? req.timestamp : started,
     };
     const logId = pushLog(req.userId);
-    const result = await this.store.append(logId, frame, {
+    const result = await dependency('store', this.store.append(logId, frame, {
       dedupKey: `push:${req.senderId}:${req.msgId}`,
       ...(req.deviceId === '' ? {} : { targetDevice: req.deviceId }),
-    });
+    }));
     if (result.status !== 'appended') {
       // A retried push: already stored (and delivered if it could be); report presence only.
-      return (await this.control.status(req.userId, req.deviceId)).length > 0 ? 'delivered' : 'offline';
+      return (await dependency('registry', this.control.status(req.userId, req.deviceId))).length > 0 ? 'delivered' : 'offline';
     }
     this.metrics.messagesSent.inc();
     const delivered = await this.router.toUser(req.userId, logId, result.entry, encodeLogged(frame));

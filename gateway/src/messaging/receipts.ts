@@ -9,6 +9,7 @@ import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import type { ClientAckFrame } from '../protocol/frames.ts';
 import { plausibleClientTime } from '../protocol/validate.ts';
 import type { MessageLocation, Store } from '../store/store.ts';
+import { dependency } from './dependency.ts';
 import type { Notifier } from './notifier.ts';
 
 export class Receipts {
@@ -20,7 +21,13 @@ export class Receipts {
     this.notifier = notifier;
   }
 
-  async acknowledge(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
+  /** Records the ack; a store failure becomes CACHE_ERROR, as for a send. */
+  acknowledge(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
+    // One wrapper for every store call of the ack: acks are as frequent as messages.
+    return dependency('store', this.record(socket, ack));
+  }
+
+  private async record(socket: ClientSocket, ack: ClientAckFrame): Promise<void> {
     const location = await this.locate(socket.userId, ack.msg_id);
     if (location === undefined) {
       throw new GatewayError(ErrorCode.INVALID_MESSAGE_FORMAT, `no message ${ack.msg_id} to acknowledge`);

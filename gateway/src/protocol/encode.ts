@@ -3,7 +3,7 @@
  * goes to many sockets is encoded once, not once per socket.
  */
 import type { AckStatus, LoggedFrame } from './frames.ts';
-import { errorMessages, type ErrorCode } from './errors.ts';
+import { ERRORS, type ErrorCode } from './errors.ts';
 
 export function encodeAuthResponse(userId: string, deviceId: string, now: number): string {
   return JSON.stringify({ type: 'auth_response', success: true, user_id: userId, device_id: deviceId, timestamp: now });
@@ -28,7 +28,7 @@ export function encodeError(code: ErrorCode, details: ErrorDetails, now: number)
   const frame: Record<string, unknown> = {
     type: 'error',
     error_code: code,
-    error_message: details.message ?? errorMessages[code],
+    error_message: details.message ?? ERRORS[code].message,
   };
   if (details.msgId !== undefined) frame.msg_id = details.msgId;
   if (details.sequenceNumber !== undefined) frame.sequence_number = details.sequenceNumber;

@@ -1,8 +1,11 @@
 /**
- * The spec's error codes, each declared once with its default message, and the
- * WebSocket close codes the gateway uses. Every `error` frame and every close
- * the gateway sends takes its code from here.
+ * The spec's error codes, the WebSocket close codes the gateway uses, and the
+ * one table of what each error code means on every surface: its default
+ * message, close code, gRPC status and HTTP status. Every `error` frame,
+ * close, failed gRPC call and REST error takes its code from here.
  */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
 
 export const ErrorCode = {
   AUTH_FAILED: 'AUTH_FAILED',
@@ -29,28 +32,6 @@ export const ErrorCode = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
-
-export const errorMessages: Record<ErrorCode, string> = {
-  AUTH_FAILED: 'Authentication failed',
-  AUTH_REQUIRED: 'Authentication required',
-  INVALID_TOKEN: 'Invalid token format',
-  TOKEN_EXPIRED: 'Token expired',
-  DEVICE_LIMIT_EXCEEDED: 'Device limit exceeded',
-  INVALID_RECIPIENT: 'Invalid recipient',
-  MESSAGE_TOO_LARGE: 'Message too large',
-  INVALID_MESSAGE_FORMAT: 'Invalid message format',
-  DUPLICATE_MESSAGE: 'Duplicate message',
-  RATE_LIMIT_EXCEEDED: 'Rate limit exceeded',
-  CONNECTION_CLOSED: 'Connection closed',
-  HEARTBEAT_TIMEOUT: 'Heartbeat timeout',
-  MAX_CONNECTIONS_EXCEEDED: 'Max connections exceeded',
-  INTERNAL_ERROR: 'Internal server error',
-  SERVICE_UNAVAILABLE: 'Service unavailable',
-  REGISTRY_ERROR: 'Registry error',
-  CACHE_ERROR: 'Cache error',
-  ROUTING_ERROR: 'Routing error',
-  HISTORY_TRUNCATED: 'Older messages of this conversation are no longer retained',
-};
 
 /**
  * WebSocket close codes. 4000-4999 are private-use codes (RFC 6455 7.4.2);
@@ -86,14 +67,74 @@ export const CloseCode = {
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/** How each code leaves the gateway on each of its three surfaces. */
+export interface ErrorMeaning {
+  /** The `error_message` of an `error` frame that gives no more specific one (the spec's text). */
+  message: string;
+  /** The close code when this error ends a socket (at the handshake, or later); null if it never does by itself. */
+  close: CloseCode | null;
+  /** The gRPC status a call that fails with it ends with. */
+  grpc: GrpcStatus;
+  /** The HTTP status a REST request that fails with it is answered with. */
+  http: number;
+}
+
+/**
+ * The one mapping from error code to close code, gRPC status and HTTP
+ * status (as grpc-js keeps one error-to-status function). A failed dependency
+ * is always "retry later": UNAVAILABLE, 503, and 4012 on a socket.
+ */
+export const ERRORS: Record<ErrorCode, ErrorMeaning> = {
+  AUTH_FAILED: { message: 'Authentication failed', close: CloseCode.AUTH_FAILED, grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
+  AUTH_REQUIRED: { message: 'Authentication required', close: CloseCode.AUTH_REQUIRED, grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
+  INVALID_TOKEN: { message: 'Invalid token format', close: CloseCode.INVALID_TOKEN, grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
+  TOKEN_EXPIRED: { message: 'Token expired', close: CloseCode.TOKEN_EXPIRED, grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
+  DEVICE_LIMIT_EXCEEDED: { message: 'Device limit exceeded', close: CloseCode.DEVICE_LIMIT_EXCEEDED, grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429 },
+  INVALID_RECIPIENT: { message: 'Invalid recipient', close: null, grpc: GrpcStatus.NOT_FOUND, http: 404 },
+  MESSAGE_TOO_LARGE: { message: 'Message too large', close: null, grpc: GrpcStatus.INVALID_ARGUMENT, http: 413 },
+  INVALID_MESSAGE_FORMAT: { message: 'Invalid message format', close: null, grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
+  DUPLICATE_MESSAGE: { message: 'Duplicate message', close: null, grpc: GrpcStatus.ALREADY_EXISTS, http: 409 },
+  RATE_LIMIT_EXCEEDED: { message: 'Rate limit exceeded', close: CloseCode.RATE_LIMIT_EXCEEDED, grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429 },
+  CONNECTION_CLOSED: { message: 'Connection closed', close: CloseCode.CLOSED_BY_SERVER, grpc: GrpcStatus.CANCELLED, http: 410 },
+  HEARTBEAT_TIMEOUT: { message: 'Heartbeat timeout', close: CloseCode.HEARTBEAT_TIMEOUT, grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 408 },
+  MAX_CONNECTIONS_EXCEEDED: { message: 'Max connections exceeded', close: CloseCode.MAX_CONNECTIONS_EXCEEDED, grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 503 },
+  INTERNAL_ERROR: { message: 'Internal server error', close: CloseCode.INTERNAL_ERROR, grpc: GrpcStatus.INTERNAL, http: 500 },
+  SERVICE_UNAVAILABLE: { message: 'Service unavailable', close: CloseCode.SERVICE_UNAVAILABLE, grpc: GrpcStatus.UNAVAILABLE, http: 503 },
+  REGISTRY_ERROR: { message: 'Registry error', close: CloseCode.SERVICE_UNAVAILABLE, grpc: GrpcStatus.UNAVAILABLE, http: 503 },
+  CACHE_ERROR: { message: 'Cache error', close: CloseCode.SERVICE_UNAVAILABLE, grpc: GrpcStatus.UNAVAILABLE, http: 503 },
+  ROUTING_ERROR: { message: 'Routing error', close: CloseCode.SERVICE_UNAVAILABLE, grpc: GrpcStatus.UNAVAILABLE, http: 503 },
+  HISTORY_TRUNCATED: { message: 'Older messages of this conversation are no longer retained', close: null, grpc: GrpcStatus.OUT_OF_RANGE, http: 410 },
+};
+
+/** The close code a socket refused or ended with this error gets; 1011 for a code that never closes one by itself. */
+export function closeCodeFor(code: ErrorCode): CloseCode {
+  return ERRORS[code].close ?? CloseCode.INTERNAL_ERROR;
+}
+
+/** A gRPC error for a call that fails with this code; `details` is the fixed text the caller sees. */
+export function grpcError(code: ErrorCode, details: string): { code: GrpcStatus; details: string } {
+  return { code: ERRORS[code].grpc, details };
+}
+
+
 /** An error meant for the client: its code reaches the `error` frame as is. */
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   /** For DUPLICATE_MESSAGE: the sequence number the original was stored under. */
   sequenceNumber: number | undefined = undefined;
-  constructor(code: ErrorCode, message: string = errorMessages[code], options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string = ERRORS[code].message, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
     this.name = 'GatewayError';
   }
+}
+
+/**
+ * The error a failed call is answered with. Dependencies fail with their own
+ * code (messaging/dependency.ts); a failure without one is still most likely
+ * a backend's, so it is SERVICE_UNAVAILABLE, worth a retry, with a fixed text
+ * (the cause belongs in the log).
+ */
+export function asGatewayError(err: unknown): GatewayError {
+  return err instanceof GatewayError ? err : new GatewayError(ErrorCode.SERVICE_UNAVAILABLE, 'a dependency failed; retry later');
 }

@@ -26,6 +26,7 @@ import type { Etcd3, IDuplexStream, IEvent, IKeyValue, IWatchRequest, IWatchResp
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
+import { Backoff } from '../shared/backoff.ts';
 import { prefixEnd } from './device-lookups.ts';
 import { decodeDevice, decodeDeviceKey, readPages } from './etcd-entries.ts';
 import { plainRecord } from './registry.ts';
@@ -407,7 +408,7 @@ export class DeviceView {
 
   private async resumeLoop(): Promise<void> {
     const began = Date.now();
-    let delay = RESUME_DELAY_MIN_MS;
+    const backoff = new Backoff({ initialMs: RESUME_DELAY_MIN_MS, maxMs: RESUME_DELAY_MAX_MS });
     for (let attempt = 1; !this.closing.signal.aborted; attempt++) {
       const reread = this.outdated;
       try {
@@ -421,11 +422,11 @@ export class DeviceView {
         if (this.closing.signal.aborted) return;
         if (err instanceof ViewOutdated) this.outdated = true;
         // The first failure says etcd is still away; the next ones would only repeat it.
+        const delay = backoff.next();
         const fields = { attempt, retry_in_ms: delay, error: errorText(err) };
         if (attempt === 1) this.log.warn('registry_view_resume_failed', fields);
         else this.log.debug('registry_view_resume_failed', fields);
         await sleep(delay, undefined, { signal: this.closing.signal }).catch(noop);
-        delay = Math.min(delay * 2, RESUME_DELAY_MAX_MS);
       }
     }
   }

@@ -32,6 +32,8 @@ import { Etcd3, isRecoverableError } from 'etcd3';
 import type { IKeyValue, IRangeResponse, Lease } from 'etcd3';
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
+import { Backoff } from '../shared/backoff.ts';
+import { DEFAULT_ETCD_PREFIX } from '../config/defaults.ts';
 import { DeviceLookups } from './device-lookups.ts';
 import { DeviceView } from './device-view.ts';
 import { decodeDevice, encodeDevice, parseJson, readPages } from './etcd-entries.ts';
@@ -39,7 +41,7 @@ import type { DeviceRecord, DeviceRoute, NodeRecord, Registry, RegistrationToken
 
 export interface EtcdRegistryOptions {
   endpoints: string[];
-  /** Key prefix shared by the fleet; default '/im-gateway'. */
+  /** Key prefix shared by the fleet; default DEFAULT_ETCD_PREFIX. */
   prefix?: string;
   nodeId: string;
   /** This node's gRPC address (host:port), published for forwarding. */
@@ -78,7 +80,6 @@ interface Leftover {
   expected: string;
 }
 
-const DEFAULT_PREFIX = '/im-gateway';
 const DEFAULT_TTL_SECONDS = 10;
 const DEFAULT_CALL_TIMEOUT_MS = 1500;
 const SCAN_PAGE = 1000;
@@ -129,7 +130,7 @@ export class EtcdRegistry implements Registry {
   constructor(options: EtcdRegistryOptions) {
     if (options.endpoints.length === 0) throw new Error('EtcdRegistry needs at least one endpoint');
     this.endpoints = options.endpoints;
-    this.prefix = (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, '');
+    this.prefix = (options.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, '');
     this.nodeId = checkSegment('node id', options.nodeId);
     this.grpcAddress = options.grpcAddress;
     this.ttlSeconds = options.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS;
@@ -373,7 +374,7 @@ export class EtcdRegistry implements Registry {
 
   private async recoverLoop(): Promise<void> {
     const began = Date.now();
-    let delay = RECOVERY_DELAY_MIN_MS;
+    const backoff = new Backoff({ initialMs: RECOVERY_DELAY_MIN_MS, maxMs: RECOVERY_DELAY_MAX_MS });
     for (let attempt = 1; this.live === undefined && !this.closing.signal.aborted; attempt++) {
       try {
         const { id } = await this.establish();
@@ -381,11 +382,11 @@ export class EtcdRegistry implements Registry {
       } catch (err) {
         if (this.closing.signal.aborted) return;
         // The first failure says etcd is still away; the next ones would only repeat it.
+        const delay = backoff.next();
         const fields = { attempt, retry_in_ms: delay, error: errorText(err) };
         if (attempt === 1) this.log.warn('registry_recovery_failed', fields);
         else this.log.debug('registry_recovery_failed', fields);
         await sleep(delay, undefined, { signal: this.closing.signal }).catch(noop);
-        delay = Math.min(delay * 2, RECOVERY_DELAY_MAX_MS);
       }
     }
   }

@@ -18,7 +18,7 @@ import type { Replayer } from '../delivery/replay.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import { encodeAuthResponse, encodeError } from '../protocol/encode.ts';
-import { CloseCode, ErrorCode, type GatewayError } from '../protocol/errors.ts';
+import { closeCodeFor, CloseCode, ErrorCode, type GatewayError } from '../protocol/errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { admit, closed, countFrame, countViolation, isClosing, registered } from './session.ts';
 
@@ -77,7 +77,7 @@ export class SessionLifecycle implements SocketOwner {
    */
   refuse(socket: ClientSocket, error: GatewayError): void {
     this.parts.metrics.connectionErrors.inc({ code: error.code });
-    socket.closeWith(CLOSE_FOR[error.code] ?? CloseCode.AUTH_FAILED, error.code, encodeError(error.code, { message: error.message }, Date.now()));
+    socket.closeWith(closeCodeFor(error.code), error.code, encodeError(error.code, { message: error.message }, Date.now()));
   }
 
   /** An upgraded socket with a verified token (Opening): runs it up to Live, or closes it. */
@@ -185,15 +185,6 @@ export class SessionLifecycle implements SocketOwner {
     }, Date.now()));
   }
 }
-
-const CLOSE_FOR: Partial<Record<ErrorCode, number>> = {
-  AUTH_REQUIRED: CloseCode.AUTH_REQUIRED,
-  INVALID_TOKEN: CloseCode.INVALID_TOKEN,
-  TOKEN_EXPIRED: CloseCode.TOKEN_EXPIRED,
-  AUTH_FAILED: CloseCode.AUTH_FAILED,
-  MAX_CONNECTIONS_EXCEEDED: CloseCode.MAX_CONNECTIONS_EXCEEDED,
-  SERVICE_UNAVAILABLE: CloseCode.SERVICE_UNAVAILABLE,
-};
 
 // Shared listeners: `this` is the socket, so no closure is made per socket.
 function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {

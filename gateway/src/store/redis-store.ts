@@ -71,11 +71,12 @@ import { frameAt, type LogEntry } from '../conversation-log/entry.ts';
 import { groupLog, membershipLog, numbersMessages, parseLogId, type LogId } from '../conversation-log/log-id.ts';
 import type { LoggedFrame } from '../protocol/frames.ts';
 import type { AppendOptions, AppendResult, GroupFloors, LogPage, MessageLocation, Outbox, OutboxItem, RateLimit, Retention, Store } from './store.ts';
+import { DEFAULT_REDIS_KEY_PREFIX } from '../config/defaults.ts';
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL, with credentials and database if any. */
   url: string;
-  /** Prefix of every key, so several fleets can share one Redis. Default 'im:'. */
+  /** Prefix of every key, so several fleets can share one Redis. Default DEFAULT_REDIS_KEY_PREFIX. */
   keyPrefix?: string;
   retention: Retention;
   rate: RateLimit;
@@ -387,7 +388,7 @@ export class RedisStore implements Store, Outbox {
   private appends: QueuedAppend[] = [];
 
   constructor(options: RedisStoreOptions) {
-    this.keyPrefix = options.keyPrefix ?? 'im:';
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
     this.nodeId = options.nodeId;
     this.retention = options.retention;
     this.rate = options.rate;

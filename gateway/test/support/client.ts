@@ -3,6 +3,7 @@
  * receives so a test can await the next one of a given type, and records how
  * the socket closed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { type ClientOptions } from 'ws';
 import { token } from './gateway.ts';
 
@@ -79,7 +80,7 @@ export class TestClient {
 
   /** Asserts nothing matching arrives within `ms`. */
   async nothing(type: string, ms = 200): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, ms));
+    await sleep(ms);
     const found = this.frames.find((f) => f.type === type);
     if (found !== undefined) throw new Error(`unexpected ${type}: ${JSON.stringify(found)}`);
   }

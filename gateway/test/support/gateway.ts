@@ -2,6 +2,7 @@
  * Starts real gateway nodes inside the test process, on free loopback ports,
  * built the same way main.ts builds them (config from variables, then the node).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import { memoryBackends, closeBackends } from '../../src/backends.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -99,7 +100,7 @@ export async function startGatewayHoldingRegistrations(env: Record<string, strin
   const gw = await startGateway(env, backends);
   const registrations: HeldRegistrations = {
     async underWay() {
-      while (waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      while (waiting.length === 0) await sleep(5);
     },
     release() {
       const next = waiting.shift();
