@@ -20,9 +20,9 @@ import { GroupFanout } from './delivery/group-fanout.ts';
 import { LocalDelivery } from './delivery/local-delivery.ts';
 import { Replayer } from './delivery/replay.ts';
 import { RetryQueue } from './delivery/retry-queue.ts';
-import { LocalRouter, type Router } from './delivery/router.ts';
+import { LocalUserDelivery, type UserDelivery } from './delivery/user-delivery.ts';
 import { FleetConnectionControl } from './fleet/fleet-connection-control.ts';
-import { FleetRouter } from './fleet/fleet-router.ts';
+import { FleetUserDelivery } from './fleet/fleet-user-delivery.ts';
 import { PeerClient } from './fleet/peer-client.ts';
 import { peerHandlers } from './fleet/peer-handlers.ts';
 import type { IMGatewayPeerServiceHandlers } from './proto/generated/im/gateway/v1/IMGatewayPeerService.ts';
@@ -36,7 +36,7 @@ import { GatewayMetrics } from './observability/metrics.ts';
 import { CloseCode } from './protocol/errors.ts';
 import type { Registry } from './registry/registry.ts';
 import type { Store } from './store/store.ts';
-import { FrameRouter } from './api/frame-router.ts';
+import { FrameHandler } from './api/frame-handler.ts';
 import { BearerTokens } from './api/grpc-auth.ts';
 import { GrpcServer } from './api/grpc-server.ts';
 import { demoRoutes } from './api/demo-routes.ts';
@@ -106,21 +106,21 @@ export class GatewayNode {
     const delivery = this.delivery = new LocalDelivery(this.hub, store, this.metrics, this.log, { maxBufferedBytes: limits.sendBufferMaxBytes, readBatch: config.replayBatch });
     this.retries = new RetryQueue(RETRY_OPTIONS, this.log);
     // Decided here, once: a node alone has no fleet parts at all, every device is local.
-    let router: Router;
+    let users: UserDelivery;
     let control: ConnectionControl;
     let peerService: IMGatewayPeerServiceHandlers | undefined;
     if (backends.fleet) {
       const peers = new PeerClient({ timeoutMs: config.peers.timeoutMs, retries: config.peers.retries, ...this.peerCredentials() });
-      router = new FleetRouter(delivery, { registry, peers, nodeId: config.nodeId, log: this.log });
+      users = new FleetUserDelivery(delivery, { registry, peers, nodeId: config.nodeId, log: this.log });
       control = new FleetConnectionControl(this.hub, registry, peers, config.nodeId);
       peerService = peerHandlers({ local: delivery, control });
       this.peers = peers;
     } else {
-      router = new LocalRouter(delivery);
+      users = new LocalUserDelivery(delivery);
       control = new ConnectionControl(this.hub, registry);
     }
-    const notifier = new Notifier(store, router);
-    this.dispatcher = new Dispatcher(store, bus, router, this.log, { nodeId: config.nodeId, ...DISPATCH_DEFAULTS });
+    const notifier = new Notifier(store, users);
+    this.dispatcher = new Dispatcher(store, bus, users, this.log, { nodeId: config.nodeId, ...DISPATCH_DEFAULTS });
     // The registry's view holds this node's devices too (memory: all of them; etcd: as soon as registered).
     const online = (userId: string): boolean => registry.routes(userId).length > 0;
     const messenger = new Messenger(store, this.dispatcher, online, this.metrics, { maxContentBytes: limits.maxContentBytes });
@@ -152,7 +152,7 @@ export class GatewayNode {
         hub: this.hub,
         registry,
         control,
-        router: new FrameRouter(messenger, receipts, tokens, this.log),
+        frames: new FrameHandler(messenger, receipts, tokens, this.log),
         replayer,
         metrics: this.metrics,
         log: this.log,
@@ -164,7 +164,7 @@ export class GatewayNode {
     );
     this.grpc = new GrpcServer({
       maxContentBytes: limits.maxContentBytes,
-      pusher: new Pusher(store, router, control, this.metrics),
+      pusher: new Pusher(store, users, control, this.metrics),
       control,
       log: this.log,
       apiTokens: new BearerTokens(config.grpcApiTokens),

@@ -26,7 +26,7 @@ import { encodeLogged } from '../protocol/encode.ts';
 import type { MessageFrame } from '../protocol/frames.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
 import type { Outbox, OutboxItem, Store } from '../store/store.ts';
-import type { Router } from './router.ts';
+import type { UserDelivery } from './user-delivery.ts';
 
 export interface DispatcherOptions {
   nodeId: string;
@@ -50,7 +50,7 @@ const MAX_LIVE_DONE = 100_000;
 
 export class Dispatcher {
   private readonly bus: Bus;
-  private readonly router: Router;
+  private readonly users: UserDelivery;
   private readonly log: Logger;
   private readonly outbox: Outbox | null;
   private readonly options: DispatcherOptions;
@@ -64,9 +64,9 @@ export class Dispatcher {
   private sweeper: NodeJS.Timeout | null = null;
   private sweeping = false;
 
-  constructor(store: Store, bus: Bus, router: Router, log: Logger, options: DispatcherOptions) {
+  constructor(store: Store, bus: Bus, users: UserDelivery, log: Logger, options: DispatcherOptions) {
     this.bus = bus;
-    this.router = router;
+    this.users = users;
     this.log = log;
     this.outbox = store.outbox;
     this.options = options;
@@ -151,9 +151,9 @@ export class Dispatcher {
     const text = Buffer.from(encodeLogged(frame));
     const { sender_id: senderId, recipient_id: recipientId } = frame;
     await Promise.all([
-      this.router.toUser(recipientId, logId, entry, text),
+      this.users.toUser(recipientId, logId, entry, text),
       // The sender's other devices get a copy (multi-device sync).
-      senderId === recipientId ? 0 : this.router.toUser(senderId, logId, entry, text),
+      senderId === recipientId ? 0 : this.users.toUser(senderId, logId, entry, text),
     ]);
   }
 

@@ -5,7 +5,7 @@
  * a device's cursor in n: moves as each is written; an offline device gets
  * them on connect.
  */
-import type { Router } from '../delivery/router.ts';
+import type { UserDelivery } from '../delivery/user-delivery.ts';
 import type { MembershipChangeFrame, ReadReceiptFrame } from '../protocol/frames.ts';
 import { encodeLogged } from '../protocol/encode.ts';
 import { notificationLog } from '../conversation-log/log-id.ts';
@@ -14,16 +14,16 @@ import { dependency } from './dependency.ts';
 
 export class Notifier {
   private readonly store: Store;
-  private readonly router: Router;
+  private readonly users: UserDelivery;
 
-  constructor(store: Store, router: Router) {
+  constructor(store: Store, users: UserDelivery) {
     this.store = store;
-    this.router = router;
+    this.users = users;
   }
 
   async notify(userId: string, frame: ReadReceiptFrame | MembershipChangeFrame): Promise<void> {
     const logId = notificationLog(userId);
     const result = await dependency('store', this.store.append(logId, frame));
-    if (result.status === 'appended') await this.router.toUser(userId, logId, result.entry, encodeLogged(frame));
+    if (result.status === 'appended') await this.users.toUser(userId, logId, result.entry, encodeLogged(frame));
   }
 }

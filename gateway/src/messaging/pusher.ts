@@ -3,7 +3,7 @@
  * (with the caller's sequence_number) and to the online devices. Stored
  * first, so a device that drops before acking gets it on its next connect.
  */
-import type { Router } from '../delivery/router.ts';
+import type { UserDelivery } from '../delivery/user-delivery.ts';
 import type { ConnectionControl } from '../delivery/connection-control.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { encodeLogged } from '../protocol/encode.ts';
@@ -27,13 +27,13 @@ export type PushStatus = 'delivered' | 'offline';
 
 export class Pusher {
   private readonly store: Store;
-  private readonly router: Router;
+  private readonly users: UserDelivery;
   private readonly control: ConnectionControl;
   private readonly metrics: GatewayMetrics;
 
-  constructor(store: Store, router: Router, control: ConnectionControl, metrics: GatewayMetrics) {
+  constructor(store: Store, users: UserDelivery, control: ConnectionControl, metrics: GatewayMetrics) {
     this.store = store;
-    this.router = router;
+    this.users = users;
     this.control = control;
     this.metrics = metrics;
   }
@@ -60,7 +60,7 @@ export class Pusher {
       return (await dependency('registry', this.control.status(req.userId, req.deviceId))).length > 0 ? 'delivered' : 'offline';
     }
     this.metrics.messagesSent.inc();
-    const delivered = await this.router.toUser(req.userId, logId, result.entry, encodeLogged(frame));
+    const delivered = await this.users.toUser(req.userId, logId, result.entry, encodeLogged(frame));
     this.metrics.messageLatency.observe(Date.now() - started);
     return delivered > 0 ? 'delivered' : 'offline';
   }

@@ -34,7 +34,7 @@ export interface LifecycleOptions {
   rateLimitMaxViolations: number;
 }
 
-/** Dispatches a frame of an open socket (api/frame-router.ts). */
+/** Dispatches a frame of an open socket (api/frame-handler.ts). */
 export interface FrameDispatch {
   route(socket: ClientSocket, data: Buffer, isBinary: boolean, now: number): void;
 }
@@ -44,7 +44,7 @@ export interface LifecycleParts {
   hub: Hub;
   registry: Registry;
   control: ConnectionControl;
-  router: FrameDispatch;
+  frames: FrameDispatch;
   replayer: Replayer;
   metrics: GatewayMetrics;
   log: Logger;
@@ -142,7 +142,7 @@ export class SessionLifecycle implements SocketOwner {
     if (isClosing(socket)) return;
     const now = Date.now();
     if (countFrame(socket, now, this.options.maxFramesPerSecond)) {
-      this.parts.router.route(socket, data, isBinary, now);
+      this.parts.frames.route(socket, data, isBinary, now);
       return;
     }
     // Every frame costs a parse and most a reply or a store call, so a flood

@@ -8,7 +8,7 @@
  */
 import type { LogId } from '../conversation-log/log-id.ts';
 import type { LocalDelivery } from '../delivery/local-delivery.ts';
-import type { Router } from '../delivery/router.ts';
+import type { UserDelivery } from '../delivery/user-delivery.ts';
 import { errorText, type Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
@@ -21,7 +21,7 @@ export interface FleetParts {
   log: Logger;
 }
 
-export class FleetRouter implements Router {
+export class FleetUserDelivery implements UserDelivery {
   private readonly local: LocalDelivery;
   private readonly fleet: FleetParts;
 

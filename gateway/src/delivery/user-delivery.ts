@@ -1,13 +1,13 @@
 /**
  * Live delivery to a user wherever the user's devices are. One node has them
- * all: `LocalRouter` writes to this node's sockets. In a fleet,
- * `fleet/fleet-router.ts` also forwards to the nodes holding the others.
+ * all: `LocalUserDelivery` writes to this node's sockets. In a fleet,
+ * `fleet/fleet-user-delivery.ts` also forwards to the nodes holding the others.
  */
 import type { LogId } from '../conversation-log/log-id.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 
-export interface Router {
+export interface UserDelivery {
   /**
    * Gives the entry to every device of the user (one that sent it, or that
    * it is not meant for, is only moved on in the log); resolves with how many
@@ -18,7 +18,7 @@ export interface Router {
 }
 
 /** A node alone: every device is on it. */
-export class LocalRouter implements Router {
+export class LocalUserDelivery implements UserDelivery {
   private readonly local: LocalDelivery;
 
   constructor(local: LocalDelivery) {

@@ -15,7 +15,7 @@ import { encodeAck, encodeError, encodeHeartbeatResponse } from '../protocol/enc
 import { ErrorCode, GatewayError } from '../protocol/errors.ts';
 import { parseClientFrame } from '../protocol/validate.ts';
 
-export class FrameRouter implements FrameDispatch {
+export class FrameHandler implements FrameDispatch {
   private readonly messenger: Messenger;
   private readonly receipts: Receipts;
   private readonly log: Logger;
