@@ -136,7 +136,8 @@ const READ = sorted(['get', 'list', 'watch']);
 
 /**
  * Exactly the calls the operator makes, and nothing more: no wildcards, no
- * delete anywhere (garbage collection removes what an IMGateway owns), Secrets
+ * delete but of a turned-off NetworkPolicy and of the exact pod it drained
+ * (garbage collection removes what an IMGateway owns), Secrets
  * by get only. A new API call in operator/src needs its rule in rbac.yaml and here.
  */
 const OPERATOR_GRANTS = {
@@ -147,7 +148,7 @@ const OPERATOR_GRANTS = {
   'core/services': sorted(['get', 'create', 'patch']),
   'policy/poddisruptionbudgets': sorted(['get', 'create', 'patch']),
   'networking.k8s.io/networkpolicies': sorted(['get', 'create', 'patch', 'delete']),
-  'core/pods': sorted(['get', 'list', 'watch', 'patch']),
+  'core/pods': sorted(['get', 'list', 'watch', 'patch', 'delete']),
   'core/events': ['create'],
   'core/secrets': ['get'],
 };
@@ -307,7 +308,7 @@ describe('the im-gateway chart', () => {
     expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '32Mi' } }]);
   });
 
-  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete but of NetworkPolicies, Secrets by get only', async () => {
+  it('grants the operator, cluster-wide, only the calls it makes: no wildcards, no delete but of NetworkPolicies and drained pods, Secrets by get only', async () => {
     const objects = await render();
     const role = one(objects, 'ClusterRole', OPERATOR);
     expect(grants(role.rules!)).toEqual(OPERATOR_GRANTS);
@@ -317,8 +318,8 @@ describe('the im-gateway chart', () => {
       expect(rule.verbs).not.toEqual(expect.arrayContaining(['bind']));
       expect(rule.verbs).not.toEqual(expect.arrayContaining(['impersonate']));
     }
-    // The one object the operator removes itself: a NetworkPolicy whose spec field was turned off.
-    for (const rule of role.rules!) if (rule.verbs.includes('delete')) expect(rule.resources).toEqual(['networkpolicies']);
+    // What the operator removes itself: a NetworkPolicy whose spec field was turned off, and the pod it drained.
+    for (const rule of role.rules!) if (rule.verbs.includes('delete')) expect([['networkpolicies'], ['pods']]).toContainEqual(rule.resources);
     const binding = one(objects, 'ClusterRoleBinding', OPERATOR);
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: OPERATOR, namespace: NAMESPACE }]);

@@ -18,7 +18,7 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
-import { findCondition, setCondition } from '../api/v1alpha1/conditions.ts';
+import { findCondition, setCondition, type ConditionUpdate } from '../api/v1alpha1/conditions.ts';
 import { formatTime, parseTime } from '../api/v1alpha1/time.ts';
 import {
   ConditionType,
@@ -35,7 +35,7 @@ import {
 } from '../api/v1alpha1/types.ts';
 import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import { errorText, type Logger } from '../log.ts';
-import { isNotFound } from '../kube/errors.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
 import { FleetRegistry } from '../registry/fleet-registry.ts';
 import { StaleEntryTracker } from '../registry/stale-entries.ts';
@@ -49,12 +49,15 @@ import {
   type OperatorPods,
 } from '../resources/owned.ts';
 import { INSTANCE_LABEL, selectorString } from '../resources/labels.ts';
-import { decideReplicas } from '../scaling/desired-replicas.ts';
+import { decideReplicas, recordManualReplicas } from '../scaling/desired-replicas.ts';
 import { decodeHistory, encodeHistory } from '../scaling/history.ts';
 import { chooseVictims, drainPlan, startDrains, type PodLoad } from '../scaling/victims.ts';
 import type { Caches } from './informers.ts';
 import type { Drains } from './drains.ts';
 import { EventRecorder } from './events.ts';
+import { Expectations } from './expectations.ts';
+import { PodLoadReader } from './pod-loads.ts';
+import { drainAnnotations, drainsOf } from '../drain/drain-state.ts';
 import { hashOf } from './hash.ts';
 
 export interface ReconcilerOptions {
@@ -66,9 +69,10 @@ export interface ReconcilerOptions {
   operatorPods: OperatorPods;
 }
 
-/** Lower than any pod's default (0): the ReplicaSet removes these first. */
-const DRAINED_POD_DELETION_COST = '-1000';
-const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
+/** `imgateway.io/paused: "true"` on an IMGateway: no scaling decision and no new drain until it is removed. */
+export const PAUSE_ANNOTATION = 'imgateway.io/paused';
+/** How soon to look again when a cache is behind the operator's own write (its watch event usually comes first). */
+const CACHE_RECHECK_MS = 1000;
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const DEFAULT_ETCD_PREFIX = '/im-gateway';
 
@@ -97,6 +101,8 @@ export class Reconciler {
   private readonly events: EventRecorder;
   private readonly fleets = new Map<string, FleetState>();
   private readonly deps: ReconcilerDeps;
+  private readonly expectations = new Expectations();
+  private readonly loads: PodLoadReader;
 
   constructor(kc: KubeConfig, deps: ReconcilerDeps) {
     this.deps = deps;
@@ -106,6 +112,7 @@ export class Reconciler {
     this.networking = kc.makeApiClient(NetworkingV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.events = new EventRecorder(this.core, deps.log);
+    this.loads = new PodLoadReader(deps.gateways, deps.options.syncPeriodMs);
   }
 
   /** Reconciles one `namespace/name`; resolves with when to look again. */
@@ -118,6 +125,14 @@ export class Reconciler {
       this.forget(key);
       return { requeueAfterMs: options.syncPeriodMs };
     }
+    const deployment = caches.deployments.get(name, namespace);
+    const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name);
+    // No decision on a cache older than this operator's own last write: the watch event that brings it re-queues the fleet.
+    const behind = this.expectations.behind(key, (object) => this.cachedVersion(object));
+    if (behind !== undefined) {
+      this.deps.log.debug('cache_behind_own_write', { fleet: key, object: behind });
+      return { requeueAfterMs: CACHE_RECHECK_MS };
+    }
     const spec = withDefaults(gw.spec);
     const now = Date.now();
     await this.ensureService(gw, buildService(gw, spec));
@@ -125,58 +140,75 @@ export class Reconciler {
     await this.ensurePodDisruptionBudget(gw, spec);
     await this.ensureNetworkPolicy(gw, spec);
 
-    const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name);
-    const loads = await this.podLoads(pods, spec);
-    const total = loads.reduce((sum, p) => sum + (p.connections ?? 0), 0);
     const status: IMGatewayStatus = gw.status ?? {};
-    const deployment = caches.deployments.get(name, namespace);
+    const recorded = await this.adoptStatusDrains(key, gw, pods);
+    const loads = await this.loads.read(key, pods, { httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, new Set(recorded.map((d) => d.name)), now);
+    const load = fleetLoad(loads, recorded, spec.targetConnectionsPerPod);
+    const paused = gw.metadata?.annotations?.[PAUSE_ANNOTATION] === 'true';
 
     // Decide the number of serving pods.
     const current = status.desiredReplicas ?? deployment?.spec?.replicas ?? 0;
+    const history = decodeHistory(status.scalingHistory);
     const decision = decideReplicas({
       currentReplicas: current,
-      activeConnections: total,
+      // A pod whose load cannot be read counts as fully loaded: it never makes the fleet look idle.
+      activeConnections: load.unknownAsFull,
       targetConnectionsPerPod: spec.targetConnectionsPerPod,
       minReplicas: spec.minReplicas,
       maxReplicas: spec.maxReplicas,
       behavior: spec.behavior,
-      history: decodeHistory(status.scalingHistory),
+      history,
       now,
     });
-    const desired = spec.replicas ?? decision.desiredReplicas;
+    let desired: number;
+    let nextHistory = decision.history;
+    if (spec.replicas !== undefined) {
+      desired = spec.replicas;
+      // Handing scaling back later waits out the scale-down window from the manual count.
+      nextHistory = recordManualReplicas(history, spec.behavior, current, spec.replicas, now);
+    } else if (paused) {
+      desired = current;
+      nextHistory = history;
+    } else if (load.serving > 0 && load.unknown === load.serving && spec.fallbackReplicas !== undefined) {
+      // Not one pod's load can be read: hold at the fallback count, never below what runs.
+      desired = Math.max(current, spec.fallbackReplicas);
+      nextHistory = history;
+    } else {
+      desired = decision.desiredReplicas;
+    }
 
     // Replicas move two ways only: up at once, or down one finished drain at a time.
     // R counts every pod the Deployment keeps, serving or draining.
-    const plan = drainPlan(status.drainingPods ?? [], loads, spec.drain.timeoutSeconds, now);
+    const plan = drainPlan(recorded, loads, spec.drain.timeoutSeconds, now);
     let draining: DrainingPod[] = plan.inProgress;
     let replicas = deployment?.spec?.replicas ?? 0;
     for (const { pod, end } of plan.finished) {
       this.deps.drains.stop(key, pod.name);
       this.deps.metrics.drainsFinished.inc({ outcome: end });
-      if (!loads.some((p) => p.name === pod.name && !p.terminating)) continue;
-      // Just before lowering replicas: the drained pod is the one the ReplicaSet removes.
-      await this.markForDeletion(namespace, pod.name);
+      const live = pods.find((p) => p.metadata?.name === pod.name && p.metadata?.deletionTimestamp === undefined);
+      if (live === undefined) continue;
+      await this.removeDrainedPod(key, live);
       replicas--;
       this.events.normal(gw, 'DrainFinished', `pod ${pod.name} drained (${end}); removing it`);
     }
     const serving = replicas - draining.length;
     if (desired > serving || replicas === 0) {
       replicas = desired + draining.length;
-    } else if (desired < serving) {
+    } else if (desired < serving && !paused) {
       const victims = chooseVictims({
         pods: loads,
         draining: [...draining, ...plan.finished.map((f) => f.pod)],
         desiredReplicas: desired,
         minReplicas: Math.min(spec.minReplicas, desired),
       }).slice(0, serving - desired);
-      if (victims.length > 0) {
-        // Recorded in status before any pod is touched, so a new leader resumes the same drains.
-        draining = [...draining, ...startDrains(victims, now)];
-        await this.writeStatus(gw, { ...status, drainingPods: draining });
-        for (const v of victims) this.events.normal(gw, 'DrainStarted', `draining pod ${v.name} (${v.connections ?? 'unknown'} connections) before removing it`);
+      for (const drain of startDrains(victims, now)) {
+        // Recorded on the pod before it is touched, so any leader resumes the same drain.
+        if (!(await this.recordDrain(key, pods.find((p) => p.metadata?.name === drain.name)!, drain))) continue;
+        draining = [...draining, drain];
+        this.events.normal(gw, 'DrainStarted', `draining pod ${drain.name} (${victims.find((v) => v.name === drain.name)?.connections ?? 'unknown'} connections) before removing it`);
       }
     }
-    const scaled = await this.ensureDeployment(gw, spec, deployment, replicas);
+    const scaled = await this.ensureDeployment(key, gw, spec, deployment, replicas);
     if (scaled !== null) this.events.normal(gw, scaled > 0 ? 'ScaledUp' : 'ScaledDown', `replicas ${replicas - scaled} -> ${replicas}: ${decision.message}`);
 
     const dueIn = this.runDrains(gw, spec, draining, pods);
@@ -195,9 +227,10 @@ export class Reconciler {
     conditions = setCondition(conditions, {
       type: ConditionType.Scaling,
       status: replicas !== (deployment?.status?.replicas ?? 0) ? 'True' : 'False',
-      reason: spec.replicas !== undefined ? 'ManualReplicas' : decision.reason,
-      message: spec.replicas !== undefined ? `spec.replicas is set to ${spec.replicas}` : decision.message,
+      reason: spec.replicas !== undefined ? 'ManualReplicas' : paused ? 'Paused' : decision.reason,
+      message: spec.replicas !== undefined ? `spec.replicas is set to ${spec.replicas}` : paused ? `the ${PAUSE_ANNOTATION} annotation holds the fleet at ${desired}` : decision.message,
     }, now);
+    conditions = setCondition(conditions, scalingActive(load, spec.fallbackReplicas), now);
     conditions = setCondition(conditions, {
       type: ConditionType.Draining,
       status: draining.length > 0 ? 'True' : 'False',
@@ -206,22 +239,20 @@ export class Reconciler {
     }, now);
     conditions = setCondition(conditions, sweep.condition, now);
 
-    const replicasChanged = scaled !== null;
-    await this.writeStatus(gw, {
+    await this.writeStatus(key, gw, {
       observedGeneration: generation,
       replicas: deployment?.status?.replicas ?? 0,
       readyReplicas: ready,
       desiredReplicas: desired,
-      activeConnections: total,
+      activeConnections: load.known,
       drainingPods: draining,
-      lastScaleTime: replicasChanged ? formatTime(now) : status.lastScaleTime,
+      lastScaleTime: scaled !== null ? formatTime(now) : status.lastScaleTime,
       selector: selectorString(name),
-      // A manual spec.replicas makes no scaling decisions: keep the history as it was.
-      scalingHistory: spec.replicas !== undefined ? status.scalingHistory : encodeHistory(decision.history),
+      scalingHistory: encodeHistory(nextHistory),
       staleRegistryEntriesRemoved: (status.staleRegistryEntriesRemoved ?? 0) + sweep.removed,
       conditions,
     });
-    this.deps.metrics.activeConnections.set({ namespace, name }, total);
+    this.deps.metrics.activeConnections.set({ namespace, name }, load.known);
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
     const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity);
     return { requeueAfterMs: Math.max(100, next) };
@@ -233,34 +264,70 @@ export class Reconciler {
     state?.registry.close();
     this.fleets.delete(key);
     this.deps.drains.stopFleet(key);
+    this.expectations.forget(key);
+    this.loads.forget(key);
   }
 
   close(): void {
     for (const key of [...this.fleets.keys()]) this.forget(key);
   }
 
-  private async podLoads(pods: V1Pod[], spec: ResolvedIMGatewaySpec): Promise<PodLoad[]> {
-    return Promise.all(
-      pods.map(async (pod) => {
-        const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-        const ip = pod.status?.podIP;
-        let connections: number | undefined;
-        if (ip !== undefined && pod.status?.phase === 'Running') {
-          try {
-            connections = (await this.deps.gateways.stats({ ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort })).activeConnections;
-          } catch {
-            connections = undefined;
-          }
-        }
-        return {
-          name: pod.metadata!.name!,
-          ready,
-          terminating: pod.metadata?.deletionTimestamp !== undefined,
-          createdAt: parseTime(pod.metadata?.creationTimestamp as unknown as string) ?? 0,
-          connections,
-        };
-      }),
-    );
+  /** The resourceVersion of `kind/namespace/name` in the informer caches. */
+  private cachedVersion(object: string): string | undefined {
+    const [kind, namespace, name] = object.split('/') as [string, string, string];
+    const { caches } = this.deps;
+    const cache = kind === 'imgateway' ? caches.gateways : kind === 'deployment' ? caches.deployments : caches.pods;
+    return cache.get(name, namespace)?.metadata?.resourceVersion;
+  }
+
+  /**
+   * The drains recorded on the fleet's pods. Drains an earlier version of
+   * the operator kept only in status.drainingPods are moved onto their pods
+   * first, keeping their start times.
+   */
+  private async adoptStatusDrains(key: string, gw: IMGateway, pods: V1Pod[]): Promise<DrainingPod[]> {
+    const onPods = drainsOf(pods);
+    for (const old of gw.status?.drainingPods ?? []) {
+      if (onPods.some((d) => d.name === old.name)) continue;
+      const pod = pods.find((p) => p.metadata?.name === old.name && p.metadata?.deletionTimestamp === undefined);
+      if (pod !== undefined && (await this.recordDrain(key, pod, old))) onPods.push(old);
+    }
+    return onPods;
+  }
+
+  /** Writes the drain onto its pod, only if the pod is still as the cache showed it; false when it changed or went. */
+  private async recordDrain(key: string, pod: V1Pod, drain: DrainingPod): Promise<boolean> {
+    const namespace = pod.metadata!.namespace!;
+    try {
+      const patched = await this.core.patchNamespacedPod(
+        { name: drain.name, namespace, body: { metadata: { resourceVersion: pod.metadata!.resourceVersion, annotations: drainAnnotations(drain) } } },
+        MERGE_PATCH,
+      );
+      this.expectations.written(key, `pod/${namespace}/${drain.name}`, patched.metadata?.resourceVersion);
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The drained pod, and only it, goes: the operator deletes it itself (uid
+   * precondition: never a namesake), then lowers the Deployment by one. A
+   * lower replica count alone lets the ReplicaSet choose, and it ranks
+   * pending and unready pods before any deletion cost. Once the deleted pod
+   * is terminating the ReplicaSet no longer counts it, so the lowered count
+   * matches the pods left; if the ReplicaSet saw the deletion first it made
+   * a replacement, which, unscheduled or pending, is the first it removes.
+   */
+  private async removeDrainedPod(key: string, pod: V1Pod): Promise<void> {
+    const { name, namespace, uid } = pod.metadata!;
+    try {
+      const deleted = await this.core.deleteNamespacedPod({ name: name!, namespace: namespace!, body: { preconditions: { uid } } });
+      this.expectations.deleted(key, `pod/${namespace}/${name}`, (deleted as V1Pod).metadata?.resourceVersion);
+    } catch (err) {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
   }
 
   /** Starts (or resumes) a drain task per draining pod; returns ms until one is due to be looked at. */
@@ -342,36 +409,36 @@ export class Reconciler {
     }
   }
 
-  private async markForDeletion(namespace: string, pod: string): Promise<void> {
-    try {
-      await this.core.patchNamespacedPod({ name: pod, namespace, body: { metadata: { annotations: { [DELETION_COST]: DRAINED_POD_DELETION_COST } } } }, MERGE_PATCH);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-  }
-
   /** Creates or updates the Deployment; returns the change in replicas when it changed, else null. */
-  private async ensureDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, existing: V1Deployment | undefined, replicas: number): Promise<number | null> {
+  private async ensureDeployment(key: string, gw: IMGateway, spec: ResolvedIMGatewaySpec, existing: V1Deployment | undefined, replicas: number): Promise<number | null> {
     const desired = buildDeployment(gw, spec, replicas);
     const hash = hashOf(desired.spec!.template);
     desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
     const namespace = gw.metadata!.namespace!;
+    const object = `deployment/${namespace}/${gw.metadata!.name!}`;
     if (existing === undefined) {
       try {
-        await this.apps.createNamespacedDeployment({ namespace, body: desired });
+        const created = await this.apps.createNamespacedDeployment({ namespace, body: desired });
+        this.expectations.written(key, object, created.metadata?.resourceVersion);
         return replicas;
       } catch (err) {
         // The cache was behind: it exists; the next pass updates it.
-        if ((err as { code?: number }).code === 409) return null;
+        if (isConflict(err)) return null;
         throw err;
       }
     }
     const before = existing.spec?.replicas ?? 0;
     if (before === replicas && existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return null;
-    await this.apps.patchNamespacedDeployment(
-      { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: { [SPEC_HASH_ANNOTATION]: hash } }, spec: { replicas, template: desired.spec!.template } } },
+    // The resourceVersion the decision was made on: a Deployment changed since is decided on again, not overwritten.
+    const patched = await this.apps.patchNamespacedDeployment(
+      {
+        name: gw.metadata!.name!,
+        namespace,
+        body: { metadata: { resourceVersion: existing.metadata?.resourceVersion, annotations: { [SPEC_HASH_ANNOTATION]: hash } }, spec: { replicas, template: desired.spec!.template } },
+      },
       MERGE_PATCH,
     );
+    this.expectations.written(key, object, patched.metadata?.resourceVersion);
     return before === replicas ? null : replicas - before;
   }
 
@@ -447,17 +514,63 @@ export class Reconciler {
     }
   }
 
-  /** Writes status through the status subresource (a merge patch: lists are replaced whole). */
-  private async writeStatus(gw: IMGateway, status: IMGatewayStatus): Promise<void> {
+  /**
+   * Writes status through the status subresource, only when it differs from
+   * what the cache holds (a steady fleet is not written at all), and only
+   * over the version the pass read (a merge patch with resourceVersion: a
+   * conflict fails the pass, which runs again on the newer object). The
+   * cached object is never changed: the watch brings the new one.
+   */
+  private async writeStatus(key: string, gw: IMGateway, status: IMGatewayStatus): Promise<void> {
+    if (hashOf(status) === hashOf(gw.status ?? {})) return;
     try {
-      await this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace: gw.metadata!.namespace!, plural: PLURAL, name: gw.metadata!.name!, body: { status } },
+      const written = (await this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace: gw.metadata!.namespace!,
+          plural: PLURAL,
+          name: gw.metadata!.name!,
+          body: { metadata: { resourceVersion: gw.metadata!.resourceVersion }, status },
+        },
         MERGE_PATCH,
-      );
+      )) as IMGateway;
+      this.expectations.written(key, `imgateway/${gw.metadata!.namespace!}/${gw.metadata!.name!}`, written.metadata?.resourceVersion);
     } catch (err) {
       // Deleted since the cache saw it: nothing left to report on.
       if (!isNotFound(err)) throw err;
     }
-    gw.status = status;
   }
+}
+
+/** A fleet's connections as the scaling decision counts them. */
+export interface FleetLoad {
+  /** Connections of the pods that answered (draining ones included: their clients move to the others). */
+  known: number;
+  /** Serving pods (not draining, not terminating) whose load could not be read. */
+  unknown: number;
+  serving: number;
+  /** known, with each unknown pod counted at the target: never lower than the truth because a pod was unreadable. */
+  unknownAsFull: number;
+}
+
+export function fleetLoad(loads: readonly PodLoad[], draining: readonly DrainingPod[], targetConnectionsPerPod: number): FleetLoad {
+  const drained = new Set(draining.map((d) => d.name));
+  const present = loads.filter((p) => !p.terminating);
+  const serving = present.filter((p) => !drained.has(p.name));
+  const known = present.reduce((sum, p) => sum + (p.connections ?? 0), 0);
+  const unknown = serving.filter((p) => p.connections === undefined).length;
+  return { known, unknown, serving: serving.length, unknownAsFull: known + unknown * targetConnectionsPerPod };
+}
+
+/** ScalingActive: whether the decision stands on every pod's load (the HPA's condition of that name). */
+function scalingActive(load: FleetLoad, fallbackReplicas: number | undefined): ConditionUpdate {
+  if (load.unknown === 0) return { type: ConditionType.ScalingActive, status: 'True', reason: 'ValidMetricFound', message: `the load of all ${load.serving} serving pods was read` };
+  const all = load.unknown === load.serving;
+  return {
+    type: ConditionType.ScalingActive,
+    status: 'False',
+    reason: all && fallbackReplicas !== undefined ? 'FallbackReplicas' : 'FailedGetPodStats',
+    message: `${load.unknown} of ${load.serving} serving pods did not answer GET /stats; each counts as fully loaded (${all && fallbackReplicas !== undefined ? `holding at least spec.fallbackReplicas ${fallbackReplicas}` : 'no scale-down on its account'})`,
+  };
 }

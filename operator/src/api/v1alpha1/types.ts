@@ -37,6 +37,8 @@ export interface IMGatewaySpec {
   resources?: ResourceRequirements;
   minReplicas?: number;
   maxReplicas?: number;
+  /** Pods to hold at least while not one pod's load can be read; unset: hold what runs. */
+  fallbackReplicas?: number;
   targetConnectionsPerPod?: number;
   behavior?: ScalingBehavior;
   drain?: DrainSpec;
@@ -187,6 +189,8 @@ export const ConditionType = {
   Ready: 'Ready',
   /** The fleet is moving towards desiredReplicas; the reason says what limits it. */
   Scaling: 'Scaling',
+  /** Every serving pod's load was read; False says which could not be, and that they count as fully loaded. */
+  ScalingActive: 'ScalingActive',
   /** Pods are being emptied before removal. */
   Draining: 'Draining',
   /** The registry is reachable and holds no entries of departed pods. */
