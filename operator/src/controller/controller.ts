@@ -35,7 +35,14 @@ export class Controller {
     this.metrics = metrics;
     this.log = log;
     this.informers = new Informers(kc, options.namespace, (key) => this.queue.add(key), log);
-    this.drains = new Drains(this.gateways, (key) => this.queue.add(key), log);
+    this.drains = new Drains(
+      this.gateways,
+      {
+        onDone: (key) => this.queue.add(key),
+        onFailed: (key, pod, error, retryInMs) => this.reconciler.reportDrainFailure(key, pod, error, retryInMs),
+      },
+      log,
+    );
     this.reconciler = new Reconciler(kc, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, metrics, log, options });
   }
 
@@ -65,6 +72,7 @@ export class Controller {
         this.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {
         this.log.warn('reconcile_failed', { fleet: key, error: errorText(err) });
+        this.reconciler.reportFailure(key, errorText(err));
         this.metrics.reconciles.inc({ result: 'error' });
         this.queue.addRateLimited(key);
       } finally {

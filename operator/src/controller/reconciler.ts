@@ -200,7 +200,7 @@ export class Reconciler {
         draining: [...draining, ...plan.finished.map((f) => f.pod)],
         desiredReplicas: desired,
         minReplicas: Math.min(spec.minReplicas, desired),
-      }).slice(0, serving - desired);
+      }).slice(0, Math.min(serving - desired, Math.max(0, spec.drain.maxConcurrent - draining.length)));
       for (const drain of startDrains(victims, now)) {
         // Recorded on the pod before it is touched, so any leader resumes the same drain.
         if (!(await this.recordDrain(key, pods.find((p) => p.metadata?.name === drain.name)!, drain))) continue;
@@ -256,6 +256,23 @@ export class Reconciler {
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
     const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity);
     return { requeueAfterMs: Math.max(100, next) };
+  }
+
+  /** A pass failed: a Warning event on the fleet (the work queue backs it off). */
+  reportFailure(key: string, error: string): void {
+    const gw = this.cachedGateway(key);
+    if (gw !== undefined) this.events.warning(gw, 'ReconcileFailed', error);
+  }
+
+  /** A drain failed: a Warning event on the fleet (the drain backs off). */
+  reportDrainFailure(key: string, pod: string, error: string, retryInMs: number): void {
+    const gw = this.cachedGateway(key);
+    if (gw !== undefined) this.events.warning(gw, 'DrainFailed', `drain of pod ${pod} failed: ${error}; retrying in ${Math.round(retryInMs / 1000)}s`);
+  }
+
+  private cachedGateway(key: string): IMGateway | undefined {
+    const [namespace, name] = key.split('/') as [string, string];
+    return this.deps.caches.gateways.get(name, namespace);
   }
 
   /** Drops what is kept for a fleet that no longer exists. */
@@ -338,7 +355,7 @@ export class Reconciler {
       const pod = pods.find((p) => p.metadata?.name === entry.name);
       const ip = pod?.status?.podIP;
       if (ip === undefined) continue;
-      const started = this.deps.drains.ensure(key, entry.name, async () => {
+      const started = this.deps.drains.ensure(key, entry.name, spec.drain.closesPerSecond, async () => {
         const [adminToken, fleetSecret] = await Promise.all([
           this.secretValue(gw, spec.gateway.adminTokenSecretRef),
           // The gateway accepts any of a comma-separated list and sends the first: so does the operator.
@@ -346,11 +363,14 @@ export class Reconciler {
         ]);
         return {
           target: { podName: entry.name, address: { ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, startedAt: parseTime(entry.startedAt) ?? Date.now() },
-          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken, fleetSecret },
+          settings: { timeoutSeconds: spec.drain.timeoutSeconds, adminToken, fleetSecret },
           registry: this.fleet(key, spec).registry,
         };
       });
       if (started) due = Math.min(due ?? Infinity, 1000);
+      // A failed drain is started again once its backoff has passed.
+      const retryIn = this.deps.drains.retryInMs(key, entry.name);
+      if (retryIn !== undefined) due = Math.min(due ?? Infinity, retryIn);
     }
     return due;
   }

@@ -78,7 +78,10 @@ export interface ScalingPolicy {
 
 export interface DrainSpec {
   timeoutSeconds?: number;
+  /** Sockets closed per second by all drains of the fleet together: the fleet-wide reconnect budget. */
   closesPerSecond?: number;
+  /** Pods drained at once at most. */
+  maxConcurrent?: number;
 }
 
 export interface SecretKeyRef {
@@ -270,7 +273,7 @@ export const DEFAULTS = {
     selectPolicy: 'Max',
     policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
   },
-  drain: { timeoutSeconds: 300, closesPerSecond: 100 },
+  drain: { timeoutSeconds: 300, closesPerSecond: 100, maxConcurrent: 1 },
   service: { type: 'ClusterIP', port: 8080, grpcPort: 9093 },
   podDisruptionBudget: { maxUnavailable: 1 },
 } as const;
@@ -296,6 +299,7 @@ export function withDefaults(spec: IMGatewaySpec): ResolvedIMGatewaySpec {
     drain: {
       timeoutSeconds: copy.drain?.timeoutSeconds ?? DEFAULTS.drain.timeoutSeconds,
       closesPerSecond: copy.drain?.closesPerSecond ?? DEFAULTS.drain.closesPerSecond,
+      maxConcurrent: copy.drain?.maxConcurrent ?? DEFAULTS.drain.maxConcurrent,
     },
     service: {
       ...copy.service,
