@@ -14,6 +14,7 @@ import {
   PolicyV1Api,
   setHeaderOptions,
   type KubeConfig,
+  type KubernetesObject,
   type V1Deployment,
   type V1Pod,
   type V1Service,
@@ -45,7 +46,6 @@ import {
   buildNetworkPolicy,
   buildPodDisruptionBudget,
   buildService,
-  SPEC_HASH_ANNOTATION,
   type OperatorPods,
 } from '../resources/owned.ts';
 import { INSTANCE_LABEL, selectorString } from '../resources/labels.ts';
@@ -59,6 +59,7 @@ import { Expectations } from './expectations.ts';
 import { PodLoadReader } from './pod-loads.ts';
 import { drainAnnotations, drainsOf } from '../drain/drain-state.ts';
 import { hashOf } from './hash.ts';
+import { Applier, ForeignObjectError } from '../resources/apply.ts';
 
 export interface ReconcilerOptions {
   /** How often a fleet is looked at when nothing changes (connections move without events). */
@@ -103,6 +104,7 @@ export class Reconciler {
   private readonly deps: ReconcilerDeps;
   private readonly expectations = new Expectations();
   private readonly loads: PodLoadReader;
+  private readonly applier: Applier;
 
   constructor(kc: KubeConfig, deps: ReconcilerDeps) {
     this.deps = deps;
@@ -113,6 +115,7 @@ export class Reconciler {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.events = new EventRecorder(this.core, deps.log);
     this.loads = new PodLoadReader(deps.gateways, deps.options.syncPeriodMs);
+    this.applier = new Applier(kc, deps.options.syncPeriodMs);
   }
 
   /** Reconciles one `namespace/name`; resolves with when to look again. */
@@ -135,10 +138,7 @@ export class Reconciler {
     }
     const spec = withDefaults(gw.spec);
     const now = Date.now();
-    await this.ensureService(gw, buildService(gw, spec));
-    await this.ensureService(gw, buildGrpcService(gw, spec));
-    await this.ensurePodDisruptionBudget(gw, spec);
-    await this.ensureNetworkPolicy(gw, spec);
+    const foreign = await this.applyOwned(gw, spec, now);
 
     const status: IMGatewayStatus = gw.status ?? {};
     const recorded = await this.adoptStatusDrains(key, gw, pods);
@@ -208,7 +208,13 @@ export class Reconciler {
         this.events.normal(gw, 'DrainStarted', `draining pod ${drain.name} (${victims.find((v) => v.name === drain.name)?.connections ?? 'unknown'} connections) before removing it`);
       }
     }
-    const scaled = await this.ensureDeployment(key, gw, spec, deployment, replicas);
+    let scaled: number | null = null;
+    try {
+      scaled = await this.applyDeployment(key, gw, spec, deployment, replicas, now);
+    } catch (err) {
+      if (!(err instanceof ForeignObjectError)) throw err;
+      foreign.push(err.object);
+    }
     if (scaled !== null) this.events.normal(gw, scaled > 0 ? 'ScaledUp' : 'ScaledDown', `replicas ${replicas - scaled} -> ${replicas}: ${decision.message}`);
 
     const dueIn = this.runDrains(gw, spec, draining, pods);
@@ -238,6 +244,11 @@ export class Reconciler {
       message: draining.length > 0 ? `draining ${draining.map((d) => d.name).join(', ')}` : 'no pod is being drained',
     }, now);
     conditions = setCondition(conditions, sweep.condition, now);
+    const wasForeign = findCondition(status.conditions, ConditionType.ResourcesReady)?.reason === 'ForeignObject';
+    conditions = setCondition(conditions, foreign.length === 0
+      ? { type: ConditionType.ResourcesReady, status: 'True', reason: 'Applied', message: 'the Deployment, Services, PodDisruptionBudget and NetworkPolicy are applied' }
+      : { type: ConditionType.ResourcesReady, status: 'False', reason: 'ForeignObject', message: `not controlled by this IMGateway, left alone: ${foreign.join(', ')}; delete or rename them` }, now);
+    if (foreign.length > 0 && !wasForeign) this.events.warning(gw, 'ForeignObject', `${foreign.join(', ')} exist and are not controlled by this IMGateway; they are left alone`);
 
     await this.writeStatus(key, gw, {
       observedGeneration: generation,
@@ -283,6 +294,8 @@ export class Reconciler {
     this.deps.drains.stopFleet(key);
     this.expectations.forget(key);
     this.loads.forget(key);
+    const [namespace, name] = key.split('/') as [string, string];
+    this.applier.forget(namespace, [name, `${name}-grpc`]);
   }
 
   close(): void {
@@ -429,109 +442,35 @@ export class Reconciler {
     }
   }
 
-  /** Creates or updates the Deployment; returns the change in replicas when it changed, else null. */
-  private async ensureDeployment(key: string, gw: IMGateway, spec: ResolvedIMGatewaySpec, existing: V1Deployment | undefined, replicas: number): Promise<number | null> {
-    const desired = buildDeployment(gw, spec, replicas);
-    const hash = hashOf(desired.spec!.template);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    const namespace = gw.metadata!.namespace!;
-    const object = `deployment/${namespace}/${gw.metadata!.name!}`;
-    if (existing === undefined) {
+  /**
+   * Applies the Services, PodDisruptionBudget and NetworkPolicy; returns the
+   * objects refused because someone else's object has their name.
+   */
+  private async applyOwned(gw: IMGateway, spec: ResolvedIMGatewaySpec, now: number): Promise<string[]> {
+    const uid = gw.metadata!.uid!;
+    const foreign: string[] = [];
+    const objects: KubernetesObject[] = [buildService(gw, spec), buildGrpcService(gw, spec), buildPodDisruptionBudget(gw, spec)];
+    const policy = buildNetworkPolicy(gw, spec, this.deps.options.operatorPods);
+    if (spec.networkPolicy?.enabled === true) objects.push(policy);
+    else await this.applier.deleteIfControlled(uid, policy);
+    for (const obj of objects) {
       try {
-        const created = await this.apps.createNamespacedDeployment({ namespace, body: desired });
-        this.expectations.written(key, object, created.metadata?.resourceVersion);
-        return replicas;
+        await this.applier.apply(uid, obj, now);
       } catch (err) {
-        // The cache was behind: it exists; the next pass updates it.
-        if (isConflict(err)) return null;
-        throw err;
+        if (!(err instanceof ForeignObjectError)) throw err;
+        foreign.push(err.object);
       }
     }
-    const before = existing.spec?.replicas ?? 0;
-    if (before === replicas && existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return null;
-    // The resourceVersion the decision was made on: a Deployment changed since is decided on again, not overwritten.
-    const patched = await this.apps.patchNamespacedDeployment(
-      {
-        name: gw.metadata!.name!,
-        namespace,
-        body: { metadata: { resourceVersion: existing.metadata?.resourceVersion, annotations: { [SPEC_HASH_ANNOTATION]: hash } }, spec: { replicas, template: desired.spec!.template } },
-      },
-      MERGE_PATCH,
-    );
-    this.expectations.written(key, object, patched.metadata?.resourceVersion);
-    return before === replicas ? null : replicas - before;
+    return foreign;
   }
 
-  private async ensureService(gw: IMGateway, desired: V1Service): Promise<void> {
-    // Services, PDBs and NetworkPolicies are not watched: read, compare the hash, write when it differs.
-    const namespace = gw.metadata!.namespace!;
-    const name = desired.metadata!.name!;
-    const hash = hashOf(desired.spec);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    try {
-      const current = await this.core.readNamespacedService({ name, namespace });
-      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
-      // A merge patch replaces the ports list whole: a gRPC port left from before it had its own Service goes.
-      await this.core.patchNamespacedService(
-        { name, namespace, body: { metadata: { annotations: desired.metadata!.annotations, labels: desired.metadata!.labels }, spec: { type: desired.spec!.type, ports: desired.spec!.ports, selector: desired.spec!.selector } } },
-        MERGE_PATCH,
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.core.createNamespacedService({ namespace, body: desired });
-    }
-  }
-
-  private async ensurePodDisruptionBudget(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
-    const desired = buildPodDisruptionBudget(gw, spec);
-    const namespace = gw.metadata!.namespace!;
-    const hash = hashOf(desired.spec);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    try {
-      const current = await this.policy.readNamespacedPodDisruptionBudget({ name: gw.metadata!.name!, namespace });
-      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
-      await this.policy.patchNamespacedPodDisruptionBudget(
-        { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: desired.metadata!.annotations }, spec: desired.spec } },
-        MERGE_PATCH,
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.policy.createNamespacedPodDisruptionBudget({ namespace, body: desired });
-    }
-  }
-
-  /** Writes spec.networkPolicy's NetworkPolicy, or deletes the one written before it was turned off. */
-  private async ensureNetworkPolicy(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
-    const namespace = gw.metadata!.namespace!;
-    const name = gw.metadata!.name!;
-    if (spec.networkPolicy?.enabled !== true) {
-      try {
-        const current = await this.networking.readNamespacedNetworkPolicy({ name, namespace });
-        // Only ours: a policy of that name someone else wrote is left alone.
-        if (current.metadata?.ownerReferences?.some((o) => o.uid === gw.metadata!.uid) === true) {
-          await this.networking.deleteNamespacedNetworkPolicy({ name, namespace });
-        }
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      return;
-    }
-    const desired = buildNetworkPolicy(gw, spec, this.deps.options.operatorPods);
-    const hash = hashOf(desired.spec);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    try {
-      const current = await this.networking.readNamespacedNetworkPolicy({ name, namespace });
-      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
-      // A patch goes out as given (not through the model's serializer): the model's `_from` must be written as `from`.
-      const ingress = desired.spec!.ingress!.map(({ _from, ...rule }) => (_from === undefined ? rule : { ...rule, from: _from }));
-      await this.networking.patchNamespacedNetworkPolicy(
-        { name, namespace, body: { metadata: { annotations: desired.metadata!.annotations }, spec: { ...desired.spec, ingress } } },
-        MERGE_PATCH,
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.networking.createNamespacedNetworkPolicy({ namespace, body: desired });
-    }
+  /** Applies the Deployment with `replicas`; returns the change in replicas when it changed, else null. */
+  private async applyDeployment(key: string, gw: IMGateway, spec: ResolvedIMGatewaySpec, existing: V1Deployment | undefined, replicas: number, now: number): Promise<number | null> {
+    const stored = await this.applier.apply(gw.metadata!.uid!, buildDeployment(gw, spec, replicas), now);
+    if (stored === null) return null;
+    this.expectations.written(key, `deployment/${gw.metadata!.namespace!}/${gw.metadata!.name!}`, stored.metadata?.resourceVersion);
+    const before = existing?.spec?.replicas ?? 0;
+    return existing !== undefined && before === replicas ? null : replicas - before;
   }
 
   /**

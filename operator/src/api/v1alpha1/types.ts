@@ -196,6 +196,8 @@ export const ConditionType = {
   ScalingActive: 'ScalingActive',
   /** Pods are being emptied before removal. */
   Draining: 'Draining',
+  /** The owned objects are applied; False names any object of their names someone else controls (refused, never taken over). */
+  ResourcesReady: 'ResourcesReady',
   /** The registry is reachable and holds no entries of departed pods. */
   RegistryHealthy: 'RegistryHealthy',
 } as const;
