@@ -1,8 +1,8 @@
 /**
  * Scale-down, pod by pod: which pods to empty (the fewest connections, so
  * the fewest clients reconnect) and when an emptying pod may go. The
- * reconciler records the choice in status.drainingPods before it touches a
- * pod, so a restarted operator resumes the same drains with the same
+ * reconciler records the choice on the pod (drain/drain-state.ts) before it
+ * touches it, so a restarted operator resumes the same drains with the same
  * deadlines instead of choosing again.
  */
 import type { DrainingPod } from '../api/v1alpha1/types.ts';
@@ -25,7 +25,7 @@ export interface PodLoad {
 
 export interface VictimInput {
   pods: readonly PodLoad[];
-  /** status.drainingPods: already chosen, neither survivors nor candidates. */
+  /** Drains in progress: already chosen, neither survivors nor candidates. */
   draining: readonly DrainingPod[];
   desiredReplicas: number;
   minReplicas: number;
@@ -67,7 +67,7 @@ function drainOrder(a: PodLoad, b: PodLoad): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-/** status.drainingPods entries for newly chosen pods. */
+/** The drains of newly chosen pods. */
 export function startDrains(victims: readonly PodLoad[], now: number): DrainingPod[] {
   return victims.map((p) => ({ name: p.name, startedAt: formatTime(now), connectionsAtStart: p.connections ?? 0 }));
 }
