@@ -6,6 +6,8 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { errorText, type Logger } from '../log.ts';
+import { isConflict } from '../kube/errors.ts';
+import { rateLimited } from '../kube/rate-limit.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
 import { GatewayClient } from '../gateway-client/gateway-client.ts';
 import { Drains } from './drains.ts';
@@ -34,7 +36,8 @@ export class Controller {
     this.options = options;
     this.metrics = metrics;
     this.log = log;
-    this.informers = new Informers(kc, options.namespace, (key) => this.queue.add(key), log);
+    const api = rateLimited(kc);
+    this.informers = new Informers(api, options.namespace, (key) => this.queue.add(key), log);
     this.drains = new Drains(
       this.gateways,
       {
@@ -43,7 +46,7 @@ export class Controller {
       },
       log,
     );
-    this.reconciler = new Reconciler(kc, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, metrics, log, options });
+    this.reconciler = new Reconciler(api, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, metrics, log, options });
   }
 
   async start(): Promise<void> {
@@ -72,7 +75,8 @@ export class Controller {
         this.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {
         this.log.warn('reconcile_failed', { fleet: key, error: errorText(err) });
-        this.reconciler.reportFailure(key, errorText(err));
+        // A conflict means the object changed since the pass read it: the pass runs again on the new one, nothing failed.
+        if (!isConflict(err)) this.reconciler.reportFailure(key, errorText(err));
         this.metrics.reconciles.inc({ result: 'error' });
         this.queue.addRateLimited(key);
       } finally {

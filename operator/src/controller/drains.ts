@@ -3,12 +3,12 @@
  * calls `ensure` for every drain recorded on the fleet's pods on each pass,
  * so a new leader resumes the drains its predecessor recorded; when a task
  * ends the fleet is queued again to remove the pod. All drains of a fleet
- * close sockets from one Pacer (the fleet-wide reconnect budget). A task that
+ * take their closes from one TokenBucket (the fleet-wide reconnect budget). A task that
  * fails (its secrets unreadable, the pod unreachable) is reported and not
  * started again before its backoff has passed.
  */
 import { drainPod, type DrainSettings, type DrainTarget } from '../drain/pod-drain.ts';
-import { Pacer } from '../drain/pacer.ts';
+import { TokenBucket } from '../rate/token-bucket.ts';
 import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import type { FleetRegistry } from '../registry/fleet-registry.ts';
 import { errorText, type Logger } from '../log.ts';
@@ -32,7 +32,8 @@ const BACKOFF_MAX_MS = 60_000;
 export class Drains {
   private readonly running = new Map<string, { fleet: string; stop: boolean }>();
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
-  private readonly pacers = new Map<string, Pacer>();
+  /** The fleet-wide reconnect budget: the closes of all of a fleet's drains, evenly spaced (burst 1). */
+  private readonly budgets = new Map<string, TokenBucket>();
   private readonly client: GatewayClient;
   private readonly callbacks: DrainCallbacks;
   private readonly log: Logger;
@@ -52,7 +53,7 @@ export class Drains {
     const id = `${fleet}/${pod}`;
     if (this.running.has(id)) return false;
     if ((this.failures.get(id)?.retryAt ?? 0) > now) return false;
-    const pacer = this.pacer(fleet, closesPerSecond);
+    const budget = this.budget(fleet, closesPerSecond);
     const state = { fleet, stop: false };
     this.running.set(id, state);
     void (async () => {
@@ -63,7 +64,7 @@ export class Drains {
           registry: job.registry,
           log: this.log,
           stopped: () => state.stop,
-          pacer,
+          budget,
         });
         this.failures.delete(id);
         this.log.info('drain_ended', { fleet, pod, outcome });
@@ -102,20 +103,20 @@ export class Drains {
   stopFleet(fleet: string): void {
     for (const state of this.running.values()) if (state.fleet === fleet) state.stop = true;
     for (const id of this.failures.keys()) if (id.startsWith(`${fleet}/`)) this.failures.delete(id);
-    this.pacers.delete(fleet);
+    this.budgets.delete(fleet);
   }
 
   stopAll(): void {
     for (const state of this.running.values()) state.stop = true;
   }
 
-  private pacer(fleet: string, closesPerSecond: number): Pacer {
-    let pacer = this.pacers.get(fleet);
-    if (pacer === undefined || pacer.closesPerSecond !== closesPerSecond) {
+  private budget(fleet: string, closesPerSecond: number): TokenBucket {
+    let budget = this.budgets.get(fleet);
+    if (budget === undefined || budget.rate.perSecond !== closesPerSecond) {
       // A changed budget applies to drains started from now on; running ones keep theirs until they end.
-      pacer = new Pacer(closesPerSecond);
-      this.pacers.set(fleet, pacer);
+      budget = new TokenBucket({ perSecond: closesPerSecond, burst: 1 });
+      this.budgets.set(fleet, budget);
     }
-    return pacer;
+    return budget;
   }
 }

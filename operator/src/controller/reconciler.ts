@@ -57,7 +57,7 @@ import type { Drains } from './drains.ts';
 import { EventRecorder } from './events.ts';
 import { Expectations } from './expectations.ts';
 import { PodLoadReader } from './pod-loads.ts';
-import { drainAnnotations, drainsOf } from '../drain/drain-state.ts';
+import { drainAnnotations, drainOf, drainsOf } from '../drain/drain-state.ts';
 import { hashOf } from './hash.ts';
 import { Applier, ForeignObjectError } from '../resources/apply.ts';
 
@@ -141,7 +141,10 @@ export class Reconciler {
     const foreign = await this.applyOwned(gw, spec, now);
 
     const status: IMGatewayStatus = gw.status ?? {};
-    const recorded = await this.adoptStatusDrains(key, gw, pods);
+    // A drained pod that is terminating (deleted by this operator or anyone) is leaving: its drain is over.
+    const leaving = pods.filter((p) => p.metadata?.deletionTimestamp !== undefined);
+    for (const pod of leaving) if (drainOf(pod) !== undefined) this.deps.drains.stop(key, pod.metadata!.name!);
+    const recorded = await this.adoptStatusDrains(key, gw, pods.filter((p) => !leaving.includes(p)));
     const loads = await this.loads.read(key, pods, { httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, new Set(recorded.map((d) => d.name)), now);
     const load = fleetLoad(loads, recorded, spec.targetConnectionsPerPod);
     const paused = gw.metadata?.annotations?.[PAUSE_ANNOTATION] === 'true';
@@ -325,12 +328,12 @@ export class Reconciler {
     return onPods;
   }
 
-  /** Writes the drain onto its pod, only if the pod is still as the cache showed it; false when it changed or went. */
+  /** Writes the drain onto its pod, only if it is still the pod the cache showed (uid); false when it went. */
   private async recordDrain(key: string, pod: V1Pod, drain: DrainingPod): Promise<boolean> {
     const namespace = pod.metadata!.namespace!;
     try {
       const patched = await this.core.patchNamespacedPod(
-        { name: drain.name, namespace, body: { metadata: { resourceVersion: pod.metadata!.resourceVersion, annotations: drainAnnotations(drain) } } },
+        { name: drain.name, namespace, body: { metadata: { uid: pod.metadata!.uid, annotations: drainAnnotations(drain) } } },
         MERGE_PATCH,
       );
       this.expectations.written(key, `pod/${namespace}/${drain.name}`, patched.metadata?.resourceVersion);

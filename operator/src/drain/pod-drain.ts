@@ -9,7 +9,7 @@
 import type { GatewayClient, PodAddress } from '../gateway-client/gateway-client.ts';
 import type { FleetRegistry } from '../registry/fleet-registry.ts';
 import { errorText, type Logger } from '../log.ts';
-import type { Pacer } from './pacer.ts';
+import type { TokenBucket } from '../rate/token-bucket.ts';
 
 export interface DrainTarget {
   podName: string;
@@ -33,7 +33,7 @@ const RECHECK_MS = 500;
 export async function drainPod(
   target: DrainTarget,
   settings: DrainSettings,
-  deps: { client: GatewayClient; registry: FleetRegistry; log: Logger; stopped: () => boolean; pacer: Pacer },
+  deps: { client: GatewayClient; registry: FleetRegistry; log: Logger; stopped: () => boolean; budget: TokenBucket },
 ): Promise<DrainOutcome> {
   const { client, registry, log } = deps;
   const deadline = target.startedAt + settings.timeoutSeconds * 1000;
@@ -49,11 +49,11 @@ export async function drainPod(
       for (const userId of await registry.usersOn(target.podName)) {
         if (deps.stopped() || Date.now() >= deadline) break;
         // The fleet's budget, shared with its other drains.
-        await deps.pacer.take();
+        await deps.budget.take();
         if (deps.stopped() || Date.now() >= deadline) break;
         const closed = await client.closeUser(target.address, userId, settings.fleetSecret);
         // Pace by sockets closed, so a user with five devices counts five.
-        deps.pacer.charge(closed - 1);
+        deps.budget.charge(closed - 1);
       }
     } catch (err) {
       log.warn('drain_step_failed', { pod: target.podName, error: errorText(err) });

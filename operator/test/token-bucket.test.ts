@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Pacer } from '../src/drain/pacer.ts';
+import { TokenBucket } from '../src/rate/token-bucket.ts';
 
-describe('the fleet-wide reconnect budget', () => {
-  it('spaces the closes of two drains taking from it at once to its rate together', async () => {
-    const pacer = new Pacer(20);
+describe('a token bucket', () => {
+  it('with a burst of 1 (a reconnect budget) spaces the closes of two drains taking at once to its rate together', async () => {
+    const pacer = new TokenBucket({ perSecond: 20, burst: 1 });
     const times: number[] = [];
     const drain = async () => {
       for (let i = 0; i < 5; i++) {
@@ -21,7 +21,7 @@ describe('the fleet-wide reconnect budget', () => {
   });
 
   it('charges the extra sockets of a user with several devices to whoever takes next', async () => {
-    const pacer = new Pacer(20);
+    const pacer = new TokenBucket({ perSecond: 20, burst: 1 });
     await pacer.take();
     pacer.charge(4);
     const t0 = Date.now();
@@ -30,7 +30,23 @@ describe('the fleet-wide reconnect budget', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(230);
   });
 
+  it('lets a burst through at once, then the rate (an API request limit)', async () => {
+    const bucket = new TokenBucket({ perSecond: 20, burst: 5 });
+    const t0 = Date.now();
+    const times: number[] = [];
+    await Promise.all(Array.from({ length: 9 }, async () => {
+      await bucket.take();
+      times.push(Date.now() - t0);
+    }));
+    times.sort((a, b) => a - b);
+    expect(times[4]).toBeLessThan(20);
+    // The 4 beyond the burst wait 50, 100, 150 and 200 ms.
+    expect(times[8]).toBeGreaterThanOrEqual(195);
+    expect(times[5]).toBeGreaterThanOrEqual(45);
+  });
+
   it('refuses a rate that is not positive', () => {
-    expect(() => new Pacer(0)).toThrow(RangeError);
+    expect(() => new TokenBucket({ perSecond: 0, burst: 1 })).toThrow(RangeError);
+    expect(() => new TokenBucket({ perSecond: 1, burst: 0 })).toThrow(RangeError);
   });
 });
