@@ -4,7 +4,6 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayClient } from '../src/gateway-client/gateway-client.ts';
 import { PodLoadReader } from '../src/controller/pod-loads.ts';
-import { fleetLoad } from '../src/controller/reconciler.ts';
 
 /** A gateway's /stats as a real HTTP server on loopback, counting the requests it gets. */
 describe('pod loads', () => {
@@ -61,19 +60,5 @@ describe('pod loads', () => {
     } finally {
       answer = 'ok';
     }
-  });
-});
-
-describe('fleetLoad', () => {
-  const load = (name: string, connections: number | undefined, terminating = false) => ({ name, connections, ready: true, terminating, createdAt: 0 });
-
-  it('counts a serving pod whose load is unknown as carrying the target', () => {
-    const result = fleetLoad([load('a', 10), load('b', undefined), load('c', 5)], [], 100);
-    expect(result).toEqual({ known: 15, unknown: 1, serving: 3, unknownAsFull: 115 });
-  });
-
-  it('counts draining pods’ connections (their clients move to the others) but not terminating ones', () => {
-    const result = fleetLoad([load('a', 10), load('d', 4), load('t', 50, true)], [{ name: 'd', startedAt: '2026-01-01T00:00:00Z', connectionsAtStart: 9 }], 100);
-    expect(result).toEqual({ known: 14, unknown: 0, serving: 1, unknownAsFull: 14 });
   });
 });

@@ -26,6 +26,7 @@ import {
   GROUP,
   PLURAL,
   VERSION,
+  PAUSE_ANNOTATION,
   withDefaults,
   type Condition,
   type DrainingPod,
@@ -49,7 +50,7 @@ import {
   type OperatorPods,
 } from '../resources/owned.ts';
 import { INSTANCE_LABEL, selectorString } from '../resources/labels.ts';
-import { decideReplicas, recordManualReplicas } from '../scaling/desired-replicas.ts';
+import { decideFleet, fleetLoad, type FleetLoad } from '../scaling/fleet-decision.ts';
 import { decodeHistory, encodeHistory } from '../scaling/history.ts';
 import { chooseVictims, drainPlan, startDrains, type PodLoad } from '../scaling/victims.ts';
 import type { Caches } from './informers.ts';
@@ -70,8 +71,6 @@ export interface ReconcilerOptions {
   operatorPods: OperatorPods;
 }
 
-/** `imgateway.io/paused: "true"` on an IMGateway: no scaling decision and no new drain until it is removed. */
-export const PAUSE_ANNOTATION = 'imgateway.io/paused';
 /** How soon to look again when a cache is behind the operator's own write (its watch event usually comes first). */
 const CACHE_RECHECK_MS = 1000;
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -151,34 +150,8 @@ export class Reconciler {
 
     // Decide the number of serving pods.
     const current = status.desiredReplicas ?? deployment?.spec?.replicas ?? 0;
-    const history = decodeHistory(status.scalingHistory);
-    const decision = decideReplicas({
-      currentReplicas: current,
-      // A pod whose load cannot be read counts as fully loaded: it never makes the fleet look idle.
-      activeConnections: load.unknownAsFull,
-      targetConnectionsPerPod: spec.targetConnectionsPerPod,
-      minReplicas: spec.minReplicas,
-      maxReplicas: spec.maxReplicas,
-      behavior: spec.behavior,
-      history,
-      now,
-    });
-    let desired: number;
-    let nextHistory = decision.history;
-    if (spec.replicas !== undefined) {
-      desired = spec.replicas;
-      // Handing scaling back later waits out the scale-down window from the manual count.
-      nextHistory = recordManualReplicas(history, spec.behavior, current, spec.replicas, now);
-    } else if (paused) {
-      desired = current;
-      nextHistory = history;
-    } else if (load.serving > 0 && load.unknown === load.serving && spec.fallbackReplicas !== undefined) {
-      // Not one pod's load can be read: hold at the fallback count, never below what runs.
-      desired = Math.max(current, spec.fallbackReplicas);
-      nextHistory = history;
-    } else {
-      desired = decision.desiredReplicas;
-    }
+    const decision = decideFleet({ spec, paused, current, load, history: decodeHistory(status.scalingHistory), now });
+    const desired = decision.desired;
 
     // Replicas move two ways only: up at once, or down one finished drain at a time.
     // R counts every pod the Deployment keeps, serving or draining.
@@ -236,8 +209,8 @@ export class Reconciler {
     conditions = setCondition(conditions, {
       type: ConditionType.Scaling,
       status: replicas !== (deployment?.status?.replicas ?? 0) ? 'True' : 'False',
-      reason: spec.replicas !== undefined ? 'ManualReplicas' : paused ? 'Paused' : decision.reason,
-      message: spec.replicas !== undefined ? `spec.replicas is set to ${spec.replicas}` : paused ? `the ${PAUSE_ANNOTATION} annotation holds the fleet at ${desired}` : decision.message,
+      reason: decision.reason,
+      message: decision.message,
     }, now);
     conditions = setCondition(conditions, scalingActive(load, spec.fallbackReplicas), now);
     conditions = setCondition(conditions, {
@@ -262,7 +235,7 @@ export class Reconciler {
       drainingPods: draining,
       lastScaleTime: scaled !== null ? formatTime(now) : status.lastScaleTime,
       selector: selectorString(name),
-      scalingHistory: encodeHistory(nextHistory),
+      scalingHistory: encodeHistory(decision.history),
       staleRegistryEntriesRemoved: (status.staleRegistryEntriesRemoved ?? 0) + sweep.removed,
       conditions,
     });
@@ -503,26 +476,6 @@ export class Reconciler {
       if (!isNotFound(err)) throw err;
     }
   }
-}
-
-/** A fleet's connections as the scaling decision counts them. */
-export interface FleetLoad {
-  /** Connections of the pods that answered (draining ones included: their clients move to the others). */
-  known: number;
-  /** Serving pods (not draining, not terminating) whose load could not be read. */
-  unknown: number;
-  serving: number;
-  /** known, with each unknown pod counted at the target: never lower than the truth because a pod was unreadable. */
-  unknownAsFull: number;
-}
-
-export function fleetLoad(loads: readonly PodLoad[], draining: readonly DrainingPod[], targetConnectionsPerPod: number): FleetLoad {
-  const drained = new Set(draining.map((d) => d.name));
-  const present = loads.filter((p) => !p.terminating);
-  const serving = present.filter((p) => !drained.has(p.name));
-  const known = present.reduce((sum, p) => sum + (p.connections ?? 0), 0);
-  const unknown = serving.filter((p) => p.connections === undefined).length;
-  return { known, unknown, serving: serving.length, unknownAsFull: known + unknown * targetConnectionsPerPod };
 }
 
 /** ScalingActive: whether the decision stands on every pod's load (the HPA's condition of that name). */

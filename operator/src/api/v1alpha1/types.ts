@@ -18,6 +18,8 @@ export const LIST_KIND = 'IMGatewayList';
 export const PLURAL = 'imgateways';
 export const SINGULAR = 'imgateway';
 export const SHORT_NAME = 'imgw';
+/** `imgateway.io/paused: "true"` on an IMGateway: no scaling decision and no new drain until it is removed. */
+export const PAUSE_ANNOTATION = 'imgateway.io/paused';
 
 export interface IMGateway extends KubernetesObject {
   spec: IMGatewaySpec;
