@@ -285,7 +285,8 @@ describe('the operator meets the cluster', () => {
       proxies.failing.delete(b!.name);
     }
     await eventually('readable again, the idle pod is drained and the fleet is down to 1', async () => (await livePods()).length === 1, 30_000);
-    expect((await livePods())[0]!.metadata!.name).toBe(a!.name);
+    const rsEvents = (await core.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.involvedObject.kind === 'ReplicaSet').map((e) => `${e.reason}: ${e.message}`);
+    expect((await livePods())[0]!.metadata!.name, JSON.stringify({ a: a!.name, b: b!.name, rsEvents })).toBe(a!.name);
     await closeAll();
   }, 90_000);
 
@@ -361,8 +362,50 @@ describe('the operator meets the cluster', () => {
     expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(3_000);
     // No second holds more than the budget (plus one for the edges of a window).
     for (const t of times) expect(times.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(3);
-    await eventually('the drained pods are gone', async () => (await livePods()).length === 2, 60_000);
-    expect((await livePods()).map((p) => p.metadata!.name).sort()).toEqual([k1!.name, k2!.name].sort());
+    // Exactly they go: a replacement the ReplicaSet may make between the deletions and the lower count is removed again.
+    await eventually('the drained pods are gone and only they', async () => {
+      const left = (await livePods()).map((p) => p.metadata!.name!).sort();
+      return JSON.stringify(left) === JSON.stringify([k1!.name, k2!.name].sort());
+    }, 60_000);
+    await closeAll();
+  }, 180_000);
+
+  it('rolls a template change out one old pod at a time, within the fleet-wide reconnect budget', async () => {
+    await closeAll();
+    // 8 connections per pod at 2 closes a second: each old pod takes 4 s to drain itself.
+    await patchSpec({ minReplicas: 3, targetConnectionsPerPod: 8 });
+    await eventually('3 pods are ready', async () => readyPods().length === 3 && (await get()).status?.readyReplicas === 3, 60_000);
+    expect((await apps.readNamespacedDeployment({ name: NAME, namespace: NS })).spec?.minReadySeconds).toBe(4);
+    const old = readyPods().map((p) => p.name);
+    const all: FleetClient[] = [];
+    for (const pod of old) for (let i = 0; i < 8; i++) all.push(await connectTo(`roll-${pod}-${i}`, pod));
+    await eventually('status counts 24 connections', async () => (await get()).status?.activeConnections === 24, 15_000);
+    const closes: number[] = [];
+    const seen = new Map<FleetClient, number>();
+    const watching = setInterval(() => {
+      for (const c of all) {
+        const n = c.closeCodes.filter((code) => code === 1012).length;
+        for (let i = seen.get(c) ?? 0; i < n; i++) closes.push(Date.now());
+        seen.set(c, n);
+      }
+    }, 20);
+    try {
+      // A template change: every pod is replaced.
+      await patchSpec({ gateway: { logLevel: 'debug' } });
+      await eventually('every old pod is gone, 3 new ones serve, and every client was moved with 1012', async () => {
+        const running = kubelet.running().map((p) => p.name);
+        return !running.some((n) => old.includes(n)) && readyPods().length === 3 && all.every((c) => c.closeCodes.includes(1012));
+      }, 120_000);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      clearInterval(watching);
+    }
+    closes.sort((a, b) => a - b);
+    // Every client was closed once at least, and no second held more than the budget (plus one for a window's edges).
+    const report = JSON.stringify({ closes: closes.map((t) => t - closes[0]!), codes: all.map((c) => c.closeCodes) });
+    expect(closes.length, report).toBeGreaterThanOrEqual(24);
+    const busiest = Math.max(...closes.map((t) => closes.filter((u) => u >= t && u < t + 1000).length));
+    expect(busiest, report).toBeLessThanOrEqual(3);
     await closeAll();
   }, 180_000);
 

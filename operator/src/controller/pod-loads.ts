@@ -7,6 +7,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseTime } from '../api/v1alpha1/time.ts';
+import { isPodReady } from '../kube/pods.ts';
 import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import type { PodLoad } from '../scaling/victims.ts';
 
@@ -43,7 +44,7 @@ export class PodLoadReader {
         const statuses = pod.status?.containerStatuses ?? [];
         return {
           name,
-          ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+          ready: isPodReady(pod),
           terminating: pod.metadata?.deletionTimestamp !== undefined,
           createdAt: parseTime(pod.metadata?.creationTimestamp as unknown as string) ?? 0,
           connections: reading.connections,

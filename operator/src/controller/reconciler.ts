@@ -38,6 +38,7 @@ import {
 import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import { errorText, type Logger } from '../log.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
+import { isPodReady } from '../kube/pods.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
 import { FleetRegistry } from '../registry/fleet-registry.ts';
 import { StaleEntryTracker } from '../registry/stale-entries.ts';
@@ -59,6 +60,7 @@ import { EventRecorder } from './events.ts';
 import { Expectations } from './expectations.ts';
 import { PodLoadReader } from './pod-loads.ts';
 import { drainAnnotations, drainOf, drainsOf } from '../drain/drain-state.ts';
+import { minReadySeconds } from '../drain/rollout-pace.ts';
 import { hashOf } from './hash.ts';
 import { Applier, ForeignObjectError } from '../resources/apply.ts';
 
@@ -73,6 +75,13 @@ export interface ReconcilerOptions {
 
 /** How soon to look again when a cache is behind the operator's own write (its watch event usually comes first). */
 const CACHE_RECHECK_MS = 1000;
+/** Lower than any pod's default (0): among running pods, a ReplicaSet removes this one first. */
+const DRAINED_POD_DELETION_COST = '-1000';
+const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
+/** How long past its drain's deadline a drained pod that stays ready is waited for before it is removed anyway. */
+const UNREADY_GRACE_SECONDS = 30;
+/** The hash of the pod template last applied to the Deployment. */
+const TEMPLATE_HASH_ANNOTATION = 'imgateway.io/template-hash';
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const DEFAULT_ETCD_PREFIX = '/im-gateway';
 
@@ -158,10 +167,18 @@ export class Reconciler {
     const plan = drainPlan(recorded, loads, spec.drain.timeoutSeconds, now);
     let draining: DrainingPod[] = plan.inProgress;
     let replicas = deployment?.spec?.replicas ?? 0;
+    let awaitingUnready = false;
     for (const { pod, end } of plan.finished) {
       this.deps.drains.stop(key, pod.name);
-      this.deps.metrics.drainsFinished.inc({ outcome: end });
       const live = pods.find((p) => p.metadata?.name === pod.name && p.metadata?.deletionTimestamp === undefined);
+      // A pod emptied in a moment may still be ready: removed now, a ReplicaSet seeing the lower count before the
+      // deletion could rank another ready pod before it. It fails /ready while draining; wait for the kubelet to say so.
+      if (live !== undefined && isPodReady(live) && now < (parseTime(pod.startedAt) ?? 0) + (spec.drain.timeoutSeconds + UNREADY_GRACE_SECONDS) * 1000) {
+        draining = [...draining, pod];
+        awaitingUnready = true;
+        continue;
+      }
+      this.deps.metrics.drainsFinished.inc({ outcome: end });
       if (live === undefined) continue;
       await this.removeDrainedPod(key, live);
       replicas--;
@@ -186,7 +203,8 @@ export class Reconciler {
     }
     let scaled: number | null = null;
     try {
-      scaled = await this.applyDeployment(key, gw, spec, deployment, replicas, now);
+      const busiest = Math.max(0, ...loads.filter((p) => !p.terminating).map((p) => p.connections ?? 0));
+      scaled = await this.applyDeployment(key, gw, spec, deployment, replicas, busiest, now);
     } catch (err) {
       if (!(err instanceof ForeignObjectError)) throw err;
       foreign.push(err.object);
@@ -241,7 +259,7 @@ export class Reconciler {
     });
     this.deps.metrics.activeConnections.set({ namespace, name }, load.known);
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
-    const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity);
+    const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity, awaitingUnready ? CACHE_RECHECK_MS : Infinity);
     return { requeueAfterMs: Math.max(100, next) };
   }
 
@@ -325,10 +343,14 @@ export class Reconciler {
    * is terminating the ReplicaSet no longer counts it, so the lowered count
    * matches the pods left; if the ReplicaSet saw the deletion first it made
    * a replacement, which, unscheduled or pending, is the first it removes.
+   * If it sees the lower count first, the lowest deletion cost, set before
+   * the delete, makes it pick the drained pod among the running ones (a pod
+   * drained in a moment may still be ready).
    */
   private async removeDrainedPod(key: string, pod: V1Pod): Promise<void> {
     const { name, namespace, uid } = pod.metadata!;
     try {
+      await this.core.patchNamespacedPod({ name: name!, namespace: namespace!, body: { metadata: { uid, annotations: { [DELETION_COST]: DRAINED_POD_DELETION_COST } } } }, MERGE_PATCH);
       const deleted = await this.core.deleteNamespacedPod({ name: name!, namespace: namespace!, body: { preconditions: { uid } } });
       this.expectations.deleted(key, `pod/${namespace}/${name}`, (deleted as V1Pod).metadata?.resourceVersion);
     } catch (err) {
@@ -441,8 +463,22 @@ export class Reconciler {
   }
 
   /** Applies the Deployment with `replicas`; returns the change in replicas when it changed, else null. */
-  private async applyDeployment(key: string, gw: IMGateway, spec: ResolvedIMGatewaySpec, existing: V1Deployment | undefined, replicas: number, now: number): Promise<number | null> {
-    const stored = await this.applier.apply(gw.metadata!.uid!, buildDeployment(gw, spec, replicas), now);
+  private async applyDeployment(
+    key: string,
+    gw: IMGateway,
+    spec: ResolvedIMGatewaySpec,
+    existing: V1Deployment | undefined,
+    replicas: number,
+    busiestConnections: number,
+    now: number,
+  ): Promise<number | null> {
+    const desired = buildDeployment(gw, spec, replicas);
+    // Which template the Deployment runs, to tell a rollout starting now.
+    const templateHash = hashOf(desired.spec!.template);
+    desired.metadata!.annotations = { ...desired.metadata!.annotations, [TEMPLATE_HASH_ANNOTATION]: templateHash };
+    const templateChanges = existing !== undefined && existing.metadata?.annotations?.[TEMPLATE_HASH_ANNOTATION] !== templateHash;
+    desired.spec!.minReadySeconds = minReadySeconds(spec, existing, templateChanges, busiestConnections);
+    const stored = await this.applier.apply(gw.metadata!.uid!, desired, now);
     if (stored === null) return null;
     this.expectations.written(key, `deployment/${gw.metadata!.namespace!}/${gw.metadata!.name!}`, stored.metadata?.resourceVersion);
     const before = existing?.spec?.replicas ?? 0;

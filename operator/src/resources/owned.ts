@@ -7,9 +7,6 @@ import type { V1Deployment, V1EnvVar, V1NetworkPolicy, V1NetworkPolicyPeer, V1Ow
 import { API_VERSION, KIND, type IMGateway, type ResolvedIMGatewaySpec } from '../api/v1alpha1/types.ts';
 import { fleetLabels, selectorLabels } from './labels.ts';
 
-/** Annotation holding a hash of what the operator last wrote, to skip no-op updates. */
-export const SPEC_HASH_ANNOTATION = 'imgateway.io/spec-hash';
-
 export function ownerReference(gw: IMGateway): V1OwnerReference {
   return {
     apiVersion: API_VERSION,
