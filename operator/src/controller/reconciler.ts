@@ -167,7 +167,8 @@ export class Reconciler {
     const plan = drainPlan(recorded, loads, spec.drain.timeoutSeconds, now);
     let draining: DrainingPod[] = plan.inProgress;
     let replicas = deployment?.spec?.replicas ?? 0;
-    let awaitingUnready = false;
+    /** Drained, still counted, but no drain task runs for them. */
+    const awaitingUnready = new Set<string>();
     for (const { pod, end } of plan.finished) {
       this.deps.drains.stop(key, pod.name);
       const live = pods.find((p) => p.metadata?.name === pod.name && p.metadata?.deletionTimestamp === undefined);
@@ -175,7 +176,7 @@ export class Reconciler {
       // deletion could rank another ready pod before it. It fails /ready while draining; wait for the kubelet to say so.
       if (live !== undefined && isPodReady(live) && now < (parseTime(pod.startedAt) ?? 0) + (spec.drain.timeoutSeconds + UNREADY_GRACE_SECONDS) * 1000) {
         draining = [...draining, pod];
-        awaitingUnready = true;
+        awaitingUnready.add(pod.name);
         continue;
       }
       this.deps.metrics.drainsFinished.inc({ outcome: end });
@@ -211,7 +212,7 @@ export class Reconciler {
     }
     if (scaled !== null) this.events.normal(gw, scaled > 0 ? 'ScaledUp' : 'ScaledDown', `replicas ${replicas - scaled} -> ${replicas}: ${decision.message}`);
 
-    const dueIn = this.runDrains(gw, spec, draining, pods);
+    const dueIn = this.runDrains(gw, spec, draining.filter((d) => !awaitingUnready.has(d.name)), pods);
     const sweep = await this.sweep(gw, spec, pods, now);
 
     const ready = deployment?.status?.readyReplicas ?? 0;
@@ -259,7 +260,7 @@ export class Reconciler {
     });
     this.deps.metrics.activeConnections.set({ namespace, name }, load.known);
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
-    const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity, awaitingUnready ? CACHE_RECHECK_MS : Infinity);
+    const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity, awaitingUnready.size > 0 ? CACHE_RECHECK_MS : Infinity);
     return { requeueAfterMs: Math.max(100, next) };
   }
 
