@@ -16,6 +16,7 @@ import { drainPod } from '../operator/src/drain/pod-drain.ts';
 import { GatewayClient } from '../operator/src/gateway-client/gateway-client.ts';
 import { createLogger } from '../operator/src/log.ts';
 import { FleetRegistry } from '../operator/src/registry/fleet-registry.ts';
+import { TokenBucket } from '../operator/src/rate/token-bucket.ts';
 
 describe('a drain through CloseConnection', () => {
   let fleet: Fleet;
@@ -43,8 +44,8 @@ describe('a drain through CloseConnection', () => {
     try {
       const outcome = await drainPod(
         { podName: drained.nodeId, address: { ip: LOOPBACK, httpPort: drained.httpPort, grpcPort: drained.grpcPort }, startedAt: Date.now() },
-        { closesPerSecond: 50, timeoutSeconds: 30, adminToken: FLEET_ADMIN_TOKEN, apiToken: FLEET_GRPC_API_TOKEN },
-        { client: gateways, registry, log: createLogger('error', { component: 'test' }), stopped: () => false },
+        { timeoutSeconds: 30, adminToken: FLEET_ADMIN_TOKEN, apiToken: FLEET_GRPC_API_TOKEN },
+        { client: gateways, registry, log: createLogger('error', { component: 'test' }), stopped: () => false, budget: new TokenBucket({ perSecond: 50, burst: 1 }) },
       );
       expect(outcome).toBe('empty');
     } finally {

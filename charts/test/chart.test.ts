@@ -147,7 +147,8 @@ const READ = sorted(['get', 'list', 'watch']);
 
 /**
  * Exactly the calls the operator makes, and nothing more: no wildcards, no
- * delete anywhere (garbage collection removes what an IMGateway owns), Secrets
+ * delete but of a turned-off NetworkPolicy and of the exact pod it drained
+ * (garbage collection removes what an IMGateway owns), Secrets
  * by get only. A new API call in operator/src needs its rule in rbac.yaml and here.
  */
 const OPERATOR_GRANTS = {
@@ -158,7 +159,7 @@ const OPERATOR_GRANTS = {
   'core/services': sorted(['get', 'create', 'patch']),
   'policy/poddisruptionbudgets': sorted(['get', 'create', 'patch']),
   'networking.k8s.io/networkpolicies': sorted(['get', 'create', 'patch', 'delete']),
-  'core/pods': sorted(['get', 'list', 'watch', 'patch']),
+  'core/pods': sorted(['get', 'list', 'watch', 'patch', 'delete']),
   'core/events': ['create'],
   'core/secrets': ['get'],
 };
@@ -166,7 +167,7 @@ const OPERATOR_GRANTS = {
 const CLUSTER_GRANTS = { ...OPERATOR_GRANTS, 'core/pods': READ } as Record<string, string[]>;
 delete CLUSTER_GRANTS['core/secrets'];
 /** ... and what a Role grants in each fleet namespace. */
-const FLEET_NAMESPACE_GRANTS = { 'core/pods': ['patch'], 'core/secrets': ['get'] };
+const FLEET_NAMESPACE_GRANTS = { 'core/pods': sorted(['patch', 'delete']), 'core/secrets': ['get'] };
 
 // ---------------------------------------------------------------------------
 // The CRD's spec schema as JSON Schema, for values.schema.json's fleet.spec.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, withDefaults, type ResolvedBehavior, type ScalingRules } from '../src/api/v1alpha1/types.ts';
-import { decideReplicas, type ScaleDecision } from '../src/scaling/desired-replicas.ts';
+import { decideReplicas, recordManualReplicas, type ScaleDecision } from '../src/scaling/desired-replicas.ts';
 import { decodeHistory, emptyHistory, encodeHistory, type ScalingHistory } from '../src/scaling/history.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -231,9 +231,10 @@ describe('scale-down stabilization (default window 300 s: the highest recommenda
     const held = fleet.observe(5_000, 30);
     expect(held).toMatchObject({ desiredReplicas: 5, recommendedReplicas: 2, reason: 'ScaleDownStabilized' });
     expect(held.message).toContain('highest recommendation of the last 300s');
-    expect(fleet.observe(5_000, 299).desiredReplicas).toBe(5);
-    expect(fleet.observe(5_000, 299.999).desiredReplicas).toBe(5);
-    expect(fleet.observe(5_000, 300).desiredReplicas).toBe(2);
+    // 5 was in force until the pass at 30 s that saw the drop: the window counts from there.
+    expect(fleet.observe(5_000, 329).desiredReplicas).toBe(5);
+    expect(fleet.observe(5_000, 329.999).desiredReplicas).toBe(5);
+    expect(fleet.observe(5_000, 330).desiredReplicas).toBe(2);
   });
 
   it('steps down through the highest recommendation still in the window, not the latest', () => {
@@ -242,10 +243,10 @@ describe('scale-down stabilization (default window 300 s: the highest recommenda
     expect(fleet.observe(80_000, 15).desiredReplicas).toBe(8);
     fleet.observe(40_000, 100); // recommends 4
     fleet.observe(10_000, 200); // recommends 2
-    expect(fleet.observe(10_000, 299).desiredReplicas).toBe(8);
-    expect(fleet.observe(10_000, 315).desiredReplicas).toBe(4); // the 8s left; the 4 at 100 s is the highest left
-    expect(fleet.observe(10_000, 399).desiredReplicas).toBe(4);
-    expect(fleet.observe(10_000, 400).desiredReplicas).toBe(2);
+    expect(fleet.observe(10_000, 399).desiredReplicas).toBe(8);
+    expect(fleet.observe(10_000, 400).desiredReplicas).toBe(4); // the 8 (in force until 100 s) left; the 4 (until 200 s) is the highest left
+    expect(fleet.observe(10_000, 499).desiredReplicas).toBe(4);
+    expect(fleet.observe(10_000, 500).desiredReplicas).toBe(2);
   });
 
   it('scales down at once with a window of 0', () => {
@@ -265,7 +266,8 @@ describe('scale-down stabilization (default window 300 s: the highest recommenda
     const rules = { policies: [{ type: 'Pods' as const, value: 2, periodSeconds: 15 }] };
     const fleet = new Fleet(10, { behavior: behavior({ scaleDown: rules }) }, { since: at(-600), recommendations: [], scaleUps: [], scaleDowns: [] });
     fleet.observe(100_000, 0);
-    expect(fleet.observe(0, 300)).toMatchObject({ desiredReplicas: 8, reason: 'ScaleDownLimit' });
+    fleet.observe(0, 1);
+    expect(fleet.observe(0, 301)).toMatchObject({ desiredReplicas: 8, reason: 'ScaleDownLimit' });
   });
 });
 
@@ -285,8 +287,9 @@ describe('scale-up stabilization (the lowest recommendation of the window wins)'
     const fleet = new Fleet(2, { behavior: upWindow(60) });
     fleet.observe(10_000, 0);
     fleet.observe(50_000, 30);
-    expect(fleet.observe(50_000, 59).desiredReplicas).toBe(2);
-    expect(fleet.observe(50_000, 60).desiredReplicas).toBe(5);
+    // The low load was in force until the pass at 30 s.
+    expect(fleet.observe(50_000, 89).desiredReplicas).toBe(2);
+    expect(fleet.observe(50_000, 90).desiredReplicas).toBe(5);
   });
 
   it('rises to the lowest recommendation in the window, not the highest', () => {
@@ -294,8 +297,8 @@ describe('scale-up stabilization (the lowest recommendation of the window wins)'
     fleet.observe(10_000, 0);
     fleet.observe(30_000, 10);
     fleet.observe(50_000, 20);
-    expect(fleet.observe(50_000, 60).desiredReplicas).toBe(3);
-    expect(fleet.observe(50_000, 70).desiredReplicas).toBe(5);
+    expect(fleet.observe(50_000, 70).desiredReplicas).toBe(3);
+    expect(fleet.observe(50_000, 80).desiredReplicas).toBe(5);
   });
 
   it('does not delay the first scale-up of a fresh history', () => {
@@ -342,6 +345,39 @@ describe('the history', () => {
     expect(fleet.history.recommendations.every((r) => r.at > at(3599 - 300))).toBe(true);
     expect(fleet.history.scaleUps.every((e) => e.at > at(3599 - 15))).toBe(true);
     expect(encodeHistory(fleet.history).length).toBeLessThan(2000);
+  });
+
+  it('does not change while the recommendation stays the same, so a steady fleet writes no status', () => {
+    const fleet = new Fleet(2);
+    fleet.observe(30_000, 0);
+    // The scale-up's event leaves the rate policies' 15 s period once.
+    fleet.observe(30_000, 20);
+    const steady = encodeHistory(fleet.history);
+    for (let second = 30; second < 1000; second += 10) fleet.observe(30_000, second);
+    expect(encodeHistory(fleet.history)).toBe(steady);
+  });
+
+  it('keeps a recommendation in force past the window for as long as nothing replaces it', () => {
+    const fleet = new Fleet(2);
+    fleet.observe(80_000, 0);
+    fleet.observe(80_000, 15);
+    fleet.observe(80_000, 900);
+    // 8 was recommended by every pass up to 900 s: the drop seen at 1000 s waits a full window from there.
+    expect(fleet.observe(10_000, 1000).desiredReplicas).toBe(8);
+    expect(fleet.observe(10_000, 1299).desiredReplicas).toBe(8);
+    expect(fleet.observe(10_000, 1300).desiredReplicas).toBe(2);
+  });
+
+  it('hands scaling back from a manual count only after the scale-down window, from that count', () => {
+    const fleet = new Fleet(2);
+    fleet.observe(20_000, 0);
+    // spec.replicas = 9 at 100 s, removed at 200 s, with load for 2 pods.
+    fleet.history = recordManualReplicas(fleet.history, fleet.settings.behavior, 2, 9, at(100));
+    fleet.replicas = 9;
+    fleet.history = recordManualReplicas(fleet.history, fleet.settings.behavior, 9, 9, at(199));
+    expect(fleet.observe(20_000, 200)).toMatchObject({ desiredReplicas: 9, reason: 'ScaleDownStabilized' });
+    expect(fleet.observe(20_000, 499).desiredReplicas).toBe(9);
+    expect(fleet.observe(20_000, 500).desiredReplicas).toBe(2);
   });
 
   it('treats times from a clock that ran ahead as now', () => {

@@ -26,7 +26,7 @@ describe('withDefaults', () => {
         },
         scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
       },
-      drain: { timeoutSeconds: 300, closesPerSecond: 100 },
+      drain: { timeoutSeconds: 300, closesPerSecond: 100, maxConcurrent: 1 },
       service: { type: 'ClusterIP', port: 8080, grpcPort: 9093 },
       podDisruptionBudget: { maxUnavailable: 1 },
     });
@@ -46,7 +46,7 @@ describe('withDefaults', () => {
         scaleUp: { stabilizationWindowSeconds: 30, selectPolicy: 'Min', policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] },
         scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: 'Disabled', policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] },
       },
-      drain: { timeoutSeconds: 60, closesPerSecond: 10 },
+      drain: { timeoutSeconds: 60, closesPerSecond: 10, maxConcurrent: 1 },
       service: { type: 'LoadBalancer', port: 80, grpcPort: 9000, annotations: { 'lb.example/internal': 'true' } },
       podDisruptionBudget: { maxUnavailable: '25%' },
     };

@@ -43,16 +43,27 @@ describe('chooseVictims', () => {
     expect(names(victims)).toEqual(['c']);
   });
 
-  it('skips pods that are not ready or already terminating', () => {
-    const pods = [pod('unready', 0, { ready: false }), pod('leaving', 0, { terminating: true }), pod('a', 50), pod('b', 60), pod('c', 70), pod('d', 80)];
-    // Serving: unready, a, b, c, d (the terminating one is leaving anyway): two above the desired 3.
-    expect(names(chooseVictims({ pods, draining: [], desiredReplicas: 3, minReplicas: 2 }))).toEqual(['a', 'b']);
+  it('drains unready pods first, the most restarted first, and skips terminating ones', () => {
+    const pods = [
+      pod('a', 50),
+      pod('unready', 0, { ready: false }),
+      pod('crash-looping', 0, { ready: false, restarts: 7 }),
+      pod('leaving', 0, { terminating: true }),
+      pod('b', 60),
+      pod('c', 70),
+      pod('d', 80),
+    ];
+    // Serving: a, unready, crash-looping, b, c, d (the terminating one is leaving anyway): three above the desired 3.
+    expect(names(chooseVictims({ pods, draining: [], desiredReplicas: 3, minReplicas: 2 }))).toEqual(['crash-looping', 'unready', 'a']);
   });
 
   it('never leaves fewer than minReplicas ready pods, even when asked for fewer', () => {
     const pods = [pod('unready', 0, { ready: false }), pod('a', 5), pod('b', 6)];
-    expect(chooseVictims({ pods, draining: [], desiredReplicas: 2, minReplicas: 2 })).toEqual([]);
-    const more = [...pods, pod('c', 7)];
+    // The unready pod may go: two ready pods stay.
+    expect(names(chooseVictims({ pods, draining: [], desiredReplicas: 1, minReplicas: 2 }))).toEqual(['unready']);
+    const twoReady = [pod('a', 5), pod('b', 6), pod('c', 7, { ready: false })];
+    expect(names(chooseVictims({ pods: twoReady, draining: [], desiredReplicas: 1, minReplicas: 2 }))).toEqual(['c']);
+    const more = [pod('a', 5), pod('b', 6), pod('c', 7)];
     expect(names(chooseVictims({ pods: more, draining: [], desiredReplicas: 1, minReplicas: 2 }))).toEqual(['a']);
   });
 

@@ -124,9 +124,11 @@ grpcApiTokensSecretRef (CloseConnection). get only: without list or watch it
 cannot enumerate Secrets; rbac.secretNames narrows it to those names.
 */}}
 {{- define "im-gateway.operator.fleetRules" -}}
+# Drain annotations, and delete: the operator removes exactly the pod it
+# drained (uid precondition) before lowering the Deployment.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [patch]
+  verbs: [patch, delete]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

@@ -6,6 +6,8 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { errorText, type Logger } from '../log.ts';
+import { isConflict } from '../kube/errors.ts';
+import { rateLimited } from '../kube/rate-limit.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
 import { GatewayClient } from '../gateway-client/gateway-client.ts';
 import { RegistryLoop } from '../registry/registry-loop.ts';
@@ -38,11 +40,19 @@ export class Controller {
     this.options = options;
     this.metrics = metrics;
     this.log = log;
-    this.informers = new Informers(kc, options.namespace, (key) => this.queue.add(key), log);
-    this.drains = new Drains(this.gateways, (key) => this.queue.add(key), log);
+    const api = rateLimited(kc);
+    this.informers = new Informers(api, options.namespace, (key) => this.queue.add(key), log);
+    this.drains = new Drains(
+      this.gateways,
+      {
+        onDone: (key) => this.queue.add(key),
+        onFailed: (key, pod, error, retryInMs) => this.reconciler.reportDrainFailure(key, pod, error, retryInMs),
+      },
+      log,
+    );
     // The registry runs on a loop of its own: an etcd outage slows sweeps, never scaling.
     this.registry = new RegistryLoop(this.informers.caches, { sweepPeriodMs: options.sweepPeriodMs }, { metrics, log, onChange: (key) => this.queue.add(key) });
-    this.reconciler = new Reconciler(kc, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, registry: this.registry, metrics, log, options });
+    this.reconciler = new Reconciler(api, { caches: this.informers.caches, gateways: this.gateways, drains: this.drains, registry: this.registry, metrics, log, options });
   }
 
   async start(): Promise<void> {
@@ -74,6 +84,8 @@ export class Controller {
         this.metrics.reconciles.inc({ result: 'success' });
       } catch (err) {
         this.log.warn('reconcile_failed', { fleet: key, error: errorText(err) });
+        // A conflict means the object changed since the pass read it: the pass runs again on the new one, nothing failed.
+        if (!isConflict(err)) this.reconciler.reportFailure(key, errorText(err));
         this.metrics.reconciles.inc({ result: 'error' });
         this.queue.addRateLimited(key);
       } finally {

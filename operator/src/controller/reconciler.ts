@@ -14,17 +14,19 @@ import {
   PolicyV1Api,
   setHeaderOptions,
   type KubeConfig,
+  type KubernetesObject,
   type V1Deployment,
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
-import { findCondition, setCondition } from '../api/v1alpha1/conditions.ts';
+import { findCondition, setCondition, type ConditionUpdate } from '../api/v1alpha1/conditions.ts';
 import { formatTime, parseTime } from '../api/v1alpha1/time.ts';
 import {
   ConditionType,
   GROUP,
   PLURAL,
   VERSION,
+  PAUSE_ANNOTATION,
   withDefaults,
   type Condition,
   type DrainingPod,
@@ -35,7 +37,8 @@ import {
 } from '../api/v1alpha1/types.ts';
 import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import { errorText, type Logger } from '../log.ts';
-import { isNotFound } from '../kube/errors.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
+import { isPodReady } from '../kube/pods.ts';
 import type { OperatorMetrics } from '../health/metrics.ts';
 import type { RegistryLoop } from '../registry/registry-loop.ts';
 import {
@@ -44,17 +47,21 @@ import {
   buildNetworkPolicy,
   buildPodDisruptionBudget,
   buildService,
-  SPEC_HASH_ANNOTATION,
   type OperatorPods,
 } from '../resources/owned.ts';
 import { INSTANCE_LABEL, selectorString } from '../resources/labels.ts';
-import { decideReplicas } from '../scaling/desired-replicas.ts';
+import { decideFleet, fleetLoad, type FleetLoad } from '../scaling/fleet-decision.ts';
 import { decodeHistory, encodeHistory } from '../scaling/history.ts';
 import { chooseVictims, drainPlan, startDrains, type PodLoad } from '../scaling/victims.ts';
 import type { Caches } from './informers.ts';
 import type { Drains } from './drains.ts';
 import { EventRecorder } from './events.ts';
+import { Expectations } from './expectations.ts';
+import { PodLoadReader } from './pod-loads.ts';
+import { drainAnnotations, drainOf, drainsOf } from '../drain/drain-state.ts';
+import { minReadySeconds } from '../drain/rollout-pace.ts';
 import { hashOf } from './hash.ts';
+import { Applier, ForeignObjectError } from '../resources/apply.ts';
 
 export interface ReconcilerOptions {
   /** How often a fleet is looked at when nothing changes (connections move without events). */
@@ -63,9 +70,15 @@ export interface ReconcilerOptions {
   operatorPods: OperatorPods;
 }
 
-/** Lower than any pod's default (0): the ReplicaSet removes these first. */
+/** How soon to look again when a cache is behind the operator's own write (its watch event usually comes first). */
+const CACHE_RECHECK_MS = 1000;
+/** Lower than any pod's default (0): among running pods, a ReplicaSet removes this one first. */
 const DRAINED_POD_DELETION_COST = '-1000';
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
+/** How long past its drain's deadline a drained pod that stays ready is waited for before it is removed anyway. */
+const UNREADY_GRACE_SECONDS = 30;
+/** The hash of the pod template last applied to the Deployment. */
+const TEMPLATE_HASH_ANNOTATION = 'imgateway.io/template-hash';
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export interface ReconcilerDeps {
@@ -87,6 +100,9 @@ export class Reconciler {
   private readonly custom: CustomObjectsApi;
   private readonly events: EventRecorder;
   private readonly deps: ReconcilerDeps;
+  private readonly expectations = new Expectations();
+  private readonly loads: PodLoadReader;
+  private readonly applier: Applier;
 
   constructor(kc: KubeConfig, deps: ReconcilerDeps) {
     this.deps = deps;
@@ -96,6 +112,10 @@ export class Reconciler {
     this.networking = kc.makeApiClient(NetworkingV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.events = new EventRecorder(this.core, deps.log);
+    this.loads = new PodLoadReader(deps.gateways, deps.options.syncPeriodMs, (pod) => {
+      deps.metrics.countStatsFailure(pod.metadata!.namespace!, pod.metadata!.labels![INSTANCE_LABEL]!);
+    });
+    this.applier = new Applier(kc, deps.options.syncPeriodMs);
   }
 
   /** Reconciles one `namespace/name`; resolves with when to look again. */
@@ -108,69 +128,84 @@ export class Reconciler {
       this.forget(key);
       return { requeueAfterMs: options.syncPeriodMs };
     }
+    const deployment = caches.deployments.get(name, namespace);
+    const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name);
+    // No decision on a cache older than this operator's own last write: the watch event that brings it re-queues the fleet.
+    const behind = this.expectations.behind(key, (object) => this.cachedVersion(object));
+    if (behind !== undefined) {
+      this.deps.log.debug('cache_behind_own_write', { fleet: key, object: behind });
+      return { requeueAfterMs: CACHE_RECHECK_MS };
+    }
     const spec = withDefaults(gw.spec);
     const now = Date.now();
-    await this.ensureService(gw, buildService(gw, spec));
-    await this.ensureService(gw, buildGrpcService(gw, spec));
-    await this.ensurePodDisruptionBudget(gw, spec);
-    await this.ensureNetworkPolicy(gw, spec);
+    const foreign = await this.applyOwned(gw, spec, now);
 
-    const pods = caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name);
-    const loads = await this.podLoads(pods, spec);
-    const total = loads.reduce((sum, p) => sum + (p.connections ?? 0), 0);
     const status: IMGatewayStatus = gw.status ?? {};
-    const deployment = caches.deployments.get(name, namespace);
+    // A drained pod that is terminating (deleted by this operator or anyone) is leaving: its drain is over.
+    const leaving = pods.filter((p) => p.metadata?.deletionTimestamp !== undefined);
+    for (const pod of leaving) if (drainOf(pod) !== undefined) this.deps.drains.stop(key, pod.metadata!.name!);
+    const recorded = await this.adoptStatusDrains(key, gw, pods.filter((p) => !leaving.includes(p)));
+    const loads = await this.loads.read(key, pods, { httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, new Set(recorded.map((d) => d.name)), now);
+    const load = fleetLoad(loads, recorded, spec.targetConnectionsPerPod);
+    const paused = gw.metadata?.annotations?.[PAUSE_ANNOTATION] === 'true';
 
     // Decide the number of serving pods.
     const current = status.desiredReplicas ?? deployment?.spec?.replicas ?? 0;
-    const decision = decideReplicas({
-      currentReplicas: current,
-      activeConnections: total,
-      targetConnectionsPerPod: spec.targetConnectionsPerPod,
-      minReplicas: spec.minReplicas,
-      maxReplicas: spec.maxReplicas,
-      behavior: spec.behavior,
-      history: decodeHistory(status.scalingHistory),
-      now,
-    });
-    const desired = spec.replicas ?? decision.desiredReplicas;
+    const decision = decideFleet({ spec, paused, current, load, history: decodeHistory(status.scalingHistory), now });
+    const desired = decision.desired;
 
     // Replicas move two ways only: up at once, or down one finished drain at a time.
     // R counts every pod the Deployment keeps, serving or draining.
-    const plan = drainPlan(status.drainingPods ?? [], loads, spec.drain.timeoutSeconds, now);
+    const plan = drainPlan(recorded, loads, spec.drain.timeoutSeconds, now);
     let draining: DrainingPod[] = plan.inProgress;
     let replicas = deployment?.spec?.replicas ?? 0;
+    /** Drained, still counted, but no drain task runs for them. */
+    const awaitingUnready = new Set<string>();
     for (const { pod, end } of plan.finished) {
       this.deps.drains.stop(key, pod.name);
+      const live = pods.find((p) => p.metadata?.name === pod.name && p.metadata?.deletionTimestamp === undefined);
+      // A pod emptied in a moment may still be ready: removed now, a ReplicaSet seeing the lower count before the
+      // deletion could rank another ready pod before it. It fails /ready while draining; wait for the kubelet to say so.
+      if (live !== undefined && isPodReady(live) && now < (parseTime(pod.startedAt) ?? 0) + (spec.drain.timeoutSeconds + UNREADY_GRACE_SECONDS) * 1000) {
+        draining = [...draining, pod];
+        awaitingUnready.add(pod.name);
+        continue;
+      }
       this.deps.metrics.drainsFinished.inc({ outcome: end });
       this.deps.metrics.observeDrain((now - (parseTime(pod.startedAt) ?? now)) / 1000, end);
-      if (!loads.some((p) => p.name === pod.name && !p.terminating)) continue;
-      // Just before lowering replicas: the drained pod is the one the ReplicaSet removes.
-      await this.markForDeletion(namespace, pod.name);
+      if (live === undefined) continue;
+      await this.removeDrainedPod(key, live);
       replicas--;
       this.events.normal(gw, 'DrainFinished', `pod ${pod.name} drained (${end}); removing it`);
     }
     const serving = replicas - draining.length;
     if (desired > serving || replicas === 0) {
       replicas = desired + draining.length;
-    } else if (desired < serving) {
+    } else if (desired < serving && !paused) {
       const victims = chooseVictims({
         pods: loads,
         draining: [...draining, ...plan.finished.map((f) => f.pod)],
         desiredReplicas: desired,
         minReplicas: Math.min(spec.minReplicas, desired),
-      }).slice(0, serving - desired);
-      if (victims.length > 0) {
-        // Recorded in status before any pod is touched, so a new leader resumes the same drains.
-        draining = [...draining, ...startDrains(victims, now)];
-        await this.writeStatus(gw, { ...status, drainingPods: draining });
-        for (const v of victims) this.events.normal(gw, 'DrainStarted', `draining pod ${v.name} (${v.connections ?? 'unknown'} connections) before removing it`);
+      }).slice(0, Math.min(serving - desired, Math.max(0, spec.drain.maxConcurrent - draining.length)));
+      for (const drain of startDrains(victims, now)) {
+        // Recorded on the pod before it is touched, so any leader resumes the same drain.
+        if (!(await this.recordDrain(key, pods.find((p) => p.metadata?.name === drain.name)!, drain))) continue;
+        draining = [...draining, drain];
+        this.events.normal(gw, 'DrainStarted', `draining pod ${drain.name} (${victims.find((v) => v.name === drain.name)?.connections ?? 'unknown'} connections) before removing it`);
       }
     }
-    const scaled = await this.ensureDeployment(gw, spec, deployment, replicas);
+    let scaled: number | null = null;
+    try {
+      const busiest = Math.max(0, ...loads.filter((p) => !p.terminating).map((p) => p.connections ?? 0));
+      scaled = await this.applyDeployment(key, gw, spec, deployment, replicas, busiest, now);
+    } catch (err) {
+      if (!(err instanceof ForeignObjectError)) throw err;
+      foreign.push(err.object);
+    }
     if (scaled !== null) this.events.normal(gw, scaled > 0 ? 'ScaledUp' : 'ScaledDown', `replicas ${replicas - scaled} -> ${replicas}: ${decision.message}`);
 
-    const dueIn = this.runDrains(gw, spec, draining, pods);
+    const dueIn = this.runDrains(gw, spec, draining.filter((d) => !awaitingUnready.has(d.name)), pods);
     const registry = this.registryReport(gw);
     if (registry.removed > 0) this.events.normal(gw, 'StaleEntriesRemoved', `removed ${registry.removed} registry entries of pods that are gone`);
 
@@ -187,9 +222,10 @@ export class Reconciler {
     conditions = setCondition(conditions, {
       type: ConditionType.Scaling,
       status: replicas !== (deployment?.status?.replicas ?? 0) ? 'True' : 'False',
-      reason: spec.replicas !== undefined ? 'ManualReplicas' : decision.reason,
-      message: spec.replicas !== undefined ? `spec.replicas is set to ${spec.replicas}` : decision.message,
+      reason: decision.reason,
+      message: decision.message,
     }, now);
+    conditions = setCondition(conditions, scalingActive(load, spec.fallbackReplicas), now);
     conditions = setCondition(conditions, {
       type: ConditionType.Draining,
       status: draining.length > 0 ? 'True' : 'False',
@@ -197,60 +233,121 @@ export class Reconciler {
       message: draining.length > 0 ? `draining ${draining.map((d) => d.name).join(', ')}` : 'no pod is being drained',
     }, now);
     conditions = setCondition(conditions, registry.condition, now);
+    const wasForeign = findCondition(status.conditions, ConditionType.ResourcesReady)?.reason === 'ForeignObject';
+    conditions = setCondition(conditions, foreign.length === 0
+      ? { type: ConditionType.ResourcesReady, status: 'True', reason: 'Applied', message: 'the Deployment, Services, PodDisruptionBudget and NetworkPolicy are applied' }
+      : { type: ConditionType.ResourcesReady, status: 'False', reason: 'ForeignObject', message: `not controlled by this IMGateway, left alone: ${foreign.join(', ')}; delete or rename them` }, now);
+    if (foreign.length > 0 && !wasForeign) this.events.warning(gw, 'ForeignObject', `${foreign.join(', ')} exist and are not controlled by this IMGateway; they are left alone`);
 
-    const replicasChanged = scaled !== null;
-    await this.writeStatus(gw, {
+    await this.writeStatus(key, gw, {
       observedGeneration: generation,
       replicas: deployment?.status?.replicas ?? 0,
       readyReplicas: ready,
       desiredReplicas: desired,
-      activeConnections: total,
+      activeConnections: load.known,
       drainingPods: draining,
-      lastScaleTime: replicasChanged ? formatTime(now) : status.lastScaleTime,
+      lastScaleTime: scaled !== null ? formatTime(now) : status.lastScaleTime,
       selector: selectorString(name),
-      // A manual spec.replicas makes no scaling decisions: keep the history as it was.
-      scalingHistory: spec.replicas !== undefined ? status.scalingHistory : encodeHistory(decision.history),
+      scalingHistory: encodeHistory(decision.history),
       staleRegistryEntriesRemoved: (status.staleRegistryEntriesRemoved ?? 0) + registry.removed,
       conditions,
     });
-    this.deps.metrics.activeConnections.set({ namespace, name }, total);
+    this.deps.metrics.activeConnections.set({ namespace, name }, load.known);
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
     this.deps.metrics.setFleetLimits(namespace, name, spec.maxReplicas, spec.targetConnectionsPerPod);
-    const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity);
+    const next = Math.min(options.syncPeriodMs, plan.nextTimeoutInMs ?? Infinity, dueIn ?? Infinity, awaitingUnready.size > 0 ? CACHE_RECHECK_MS : Infinity);
     return { requeueAfterMs: Math.max(100, next) };
+  }
+
+  /** A pass failed: a Warning event on the fleet (the work queue backs it off). */
+  reportFailure(key: string, error: string): void {
+    const gw = this.cachedGateway(key);
+    if (gw !== undefined) this.events.warning(gw, 'ReconcileFailed', error);
+  }
+
+  /** A drain failed: a Warning event on the fleet (the drain backs off). */
+  reportDrainFailure(key: string, pod: string, error: string, retryInMs: number): void {
+    const gw = this.cachedGateway(key);
+    if (gw !== undefined) this.events.warning(gw, 'DrainFailed', `drain of pod ${pod} failed: ${error}; retrying in ${Math.round(retryInMs / 1000)}s`);
+  }
+
+  private cachedGateway(key: string): IMGateway | undefined {
+    const [namespace, name] = key.split('/') as [string, string];
+    return this.deps.caches.gateways.get(name, namespace);
   }
 
   /** Drops what is kept for a fleet that no longer exists. */
   forget(key: string): void {
     this.deps.registry.forget(key);
     this.deps.drains.stopFleet(key);
+    this.expectations.forget(key);
+    this.loads.forget(key);
     const [namespace, name] = key.split('/') as [string, string];
+    this.applier.forget(namespace, [name, `${name}-grpc`]);
     this.deps.metrics.forgetFleet(namespace, name);
   }
 
-  private async podLoads(pods: V1Pod[], spec: ResolvedIMGatewaySpec): Promise<PodLoad[]> {
-    return Promise.all(
-      pods.map(async (pod) => {
-        const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-        const ip = pod.status?.podIP;
-        let connections: number | undefined;
-        if (ip !== undefined && pod.status?.phase === 'Running') {
-          try {
-            connections = (await this.deps.gateways.stats({ ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort })).activeConnections;
-          } catch {
-            connections = undefined;
-            this.deps.metrics.countStatsFailure(pod.metadata!.namespace!, pod.metadata!.labels![INSTANCE_LABEL]!);
-          }
-        }
-        return {
-          name: pod.metadata!.name!,
-          ready,
-          terminating: pod.metadata?.deletionTimestamp !== undefined,
-          createdAt: parseTime(pod.metadata?.creationTimestamp as unknown as string) ?? 0,
-          connections,
-        };
-      }),
-    );
+
+  /** The resourceVersion of `kind/namespace/name` in the informer caches. */
+  private cachedVersion(object: string): string | undefined {
+    const [kind, namespace, name] = object.split('/') as [string, string, string];
+    const { caches } = this.deps;
+    const cache = kind === 'imgateway' ? caches.gateways : kind === 'deployment' ? caches.deployments : caches.pods;
+    return cache.get(name, namespace)?.metadata?.resourceVersion;
+  }
+
+  /**
+   * The drains recorded on the fleet's pods. Drains an earlier version of
+   * the operator kept only in status.drainingPods are moved onto their pods
+   * first, keeping their start times.
+   */
+  private async adoptStatusDrains(key: string, gw: IMGateway, pods: V1Pod[]): Promise<DrainingPod[]> {
+    const onPods = drainsOf(pods);
+    for (const old of gw.status?.drainingPods ?? []) {
+      if (onPods.some((d) => d.name === old.name)) continue;
+      const pod = pods.find((p) => p.metadata?.name === old.name && p.metadata?.deletionTimestamp === undefined);
+      if (pod !== undefined && (await this.recordDrain(key, pod, old))) onPods.push(old);
+    }
+    return onPods;
+  }
+
+  /** Writes the drain onto its pod, only if it is still the pod the cache showed (uid); false when it went. */
+  private async recordDrain(key: string, pod: V1Pod, drain: DrainingPod): Promise<boolean> {
+    const namespace = pod.metadata!.namespace!;
+    try {
+      const patched = await this.core.patchNamespacedPod(
+        { name: drain.name, namespace, body: { metadata: { uid: pod.metadata!.uid, annotations: drainAnnotations(drain) } } },
+        MERGE_PATCH,
+      );
+      this.expectations.written(key, `pod/${namespace}/${drain.name}`, patched.metadata?.resourceVersion);
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The drained pod, and only it, goes: the operator deletes it itself (uid
+   * precondition: never a namesake), then lowers the Deployment by one. A
+   * lower replica count alone lets the ReplicaSet choose, and it ranks
+   * pending and unready pods before any deletion cost. Once the deleted pod
+   * is terminating the ReplicaSet no longer counts it, so the lowered count
+   * matches the pods left; if the ReplicaSet saw the deletion first it made
+   * a replacement, which, unscheduled or pending, is the first it removes.
+   * If it sees the lower count first, the lowest deletion cost, set before
+   * the delete, makes it pick the drained pod among the running ones (a pod
+   * drained in a moment may still be ready).
+   */
+  private async removeDrainedPod(key: string, pod: V1Pod): Promise<void> {
+    const { name, namespace, uid } = pod.metadata!;
+    try {
+      await this.core.patchNamespacedPod({ name: name!, namespace: namespace!, body: { metadata: { uid, annotations: { [DELETION_COST]: DRAINED_POD_DELETION_COST } } } }, MERGE_PATCH);
+      const deleted = await this.core.deleteNamespacedPod({ name: name!, namespace: namespace!, body: { preconditions: { uid } } });
+      this.expectations.deleted(key, `pod/${namespace}/${name}`, (deleted as V1Pod).metadata?.resourceVersion);
+    } catch (err) {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
   }
 
   /** Starts (or resumes) a drain task per draining pod; returns ms until one is due to be looked at. */
@@ -261,7 +358,7 @@ export class Reconciler {
       const pod = pods.find((p) => p.metadata?.name === entry.name);
       const ip = pod?.status?.podIP;
       if (ip === undefined) continue;
-      const started = this.deps.drains.ensure(key, entry.name, async () => {
+      const started = this.deps.drains.ensure(key, entry.name, spec.drain.closesPerSecond, async () => {
         const [adminToken, apiToken] = await Promise.all([
           this.secretValue(gw, spec.gateway.adminTokenSecretRef),
           // The gateway accepts any of a comma-separated list: the operator sends the first.
@@ -269,11 +366,14 @@ export class Reconciler {
         ]);
         return {
           target: { podName: entry.name, address: { ip, httpPort: spec.service.port, grpcPort: spec.service.grpcPort }, startedAt: parseTime(entry.startedAt) ?? Date.now() },
-          settings: { closesPerSecond: spec.drain.closesPerSecond, timeoutSeconds: spec.drain.timeoutSeconds, adminToken, apiToken },
+          settings: { timeoutSeconds: spec.drain.timeoutSeconds, adminToken, apiToken },
           registry: this.deps.registry.registryFor(gw),
         };
       });
       if (started) due = Math.min(due ?? Infinity, 1000);
+      // A failed drain is started again once its backoff has passed.
+      const retryIn = this.deps.drains.retryInMs(key, entry.name);
+      if (retryIn !== undefined) due = Math.min(due ?? Infinity, retryIn);
     }
     return due;
   }
@@ -298,122 +398,88 @@ export class Reconciler {
     return { removed, condition };
   }
 
-  private async markForDeletion(namespace: string, pod: string): Promise<void> {
-    try {
-      await this.core.patchNamespacedPod({ name: pod, namespace, body: { metadata: { annotations: { [DELETION_COST]: DRAINED_POD_DELETION_COST } } } }, MERGE_PATCH);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+  /**
+   * Applies the Services, PodDisruptionBudget and NetworkPolicy; returns the
+   * objects refused because someone else's object has their name.
+   */
+  private async applyOwned(gw: IMGateway, spec: ResolvedIMGatewaySpec, now: number): Promise<string[]> {
+    const uid = gw.metadata!.uid!;
+    const foreign: string[] = [];
+    const objects: KubernetesObject[] = [buildService(gw, spec), buildGrpcService(gw, spec), buildPodDisruptionBudget(gw, spec)];
+    const policy = buildNetworkPolicy(gw, spec, this.deps.options.operatorPods);
+    if (spec.networkPolicy?.enabled === true) objects.push(policy);
+    else await this.applier.deleteIfControlled(uid, policy);
+    for (const obj of objects) {
+      try {
+        await this.applier.apply(uid, obj, now);
+      } catch (err) {
+        if (!(err instanceof ForeignObjectError)) throw err;
+        foreign.push(err.object);
+      }
     }
+    return foreign;
   }
 
-  /** Creates or updates the Deployment; returns the change in replicas when it changed, else null. */
-  private async ensureDeployment(gw: IMGateway, spec: ResolvedIMGatewaySpec, existing: V1Deployment | undefined, replicas: number): Promise<number | null> {
+  /** Applies the Deployment with `replicas`; returns the change in replicas when it changed, else null. */
+  private async applyDeployment(
+    key: string,
+    gw: IMGateway,
+    spec: ResolvedIMGatewaySpec,
+    existing: V1Deployment | undefined,
+    replicas: number,
+    busiestConnections: number,
+    now: number,
+  ): Promise<number | null> {
     const desired = buildDeployment(gw, spec, replicas);
-    const hash = hashOf(desired.spec!.template);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    const namespace = gw.metadata!.namespace!;
-    if (existing === undefined) {
-      try {
-        await this.apps.createNamespacedDeployment({ namespace, body: desired });
-        return replicas;
-      } catch (err) {
-        // The cache was behind: it exists; the next pass updates it.
-        if ((err as { code?: number }).code === 409) return null;
-        throw err;
-      }
-    }
-    const before = existing.spec?.replicas ?? 0;
-    if (before === replicas && existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return null;
-    await this.apps.patchNamespacedDeployment(
-      { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: { [SPEC_HASH_ANNOTATION]: hash } }, spec: { replicas, template: desired.spec!.template } } },
-      MERGE_PATCH,
-    );
-    return before === replicas ? null : replicas - before;
+    // Which template the Deployment runs, to tell a rollout starting now.
+    const templateHash = hashOf(desired.spec!.template);
+    desired.metadata!.annotations = { ...desired.metadata!.annotations, [TEMPLATE_HASH_ANNOTATION]: templateHash };
+    const templateChanges = existing !== undefined && existing.metadata?.annotations?.[TEMPLATE_HASH_ANNOTATION] !== templateHash;
+    desired.spec!.minReadySeconds = minReadySeconds(spec, existing, templateChanges, busiestConnections);
+    const stored = await this.applier.apply(gw.metadata!.uid!, desired, now);
+    if (stored === null) return null;
+    this.expectations.written(key, `deployment/${gw.metadata!.namespace!}/${gw.metadata!.name!}`, stored.metadata?.resourceVersion);
+    const before = existing?.spec?.replicas ?? 0;
+    return existing !== undefined && before === replicas ? null : replicas - before;
   }
 
-  private async ensureService(gw: IMGateway, desired: V1Service): Promise<void> {
-    // Services, PDBs and NetworkPolicies are not watched: read, compare the hash, write when it differs.
-    const namespace = gw.metadata!.namespace!;
-    const name = desired.metadata!.name!;
-    const hash = hashOf(desired.spec);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
+  /**
+   * Writes status through the status subresource, only when it differs from
+   * what the cache holds (a steady fleet is not written at all), and only
+   * over the version the pass read (a merge patch with resourceVersion: a
+   * conflict fails the pass, which runs again on the newer object). The
+   * cached object is never changed: the watch brings the new one.
+   */
+  private async writeStatus(key: string, gw: IMGateway, status: IMGatewayStatus): Promise<void> {
+    if (hashOf(status) === hashOf(gw.status ?? {})) return;
     try {
-      const current = await this.core.readNamespacedService({ name, namespace });
-      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
-      // A merge patch replaces the ports list whole: a gRPC port left from before it had its own Service goes.
-      await this.core.patchNamespacedService(
-        { name, namespace, body: { metadata: { annotations: desired.metadata!.annotations, labels: desired.metadata!.labels }, spec: { type: desired.spec!.type, ports: desired.spec!.ports, selector: desired.spec!.selector } } },
+      const written = (await this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace: gw.metadata!.namespace!,
+          plural: PLURAL,
+          name: gw.metadata!.name!,
+          body: { metadata: { resourceVersion: gw.metadata!.resourceVersion }, status },
+        },
         MERGE_PATCH,
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.core.createNamespacedService({ namespace, body: desired });
-    }
-  }
-
-  private async ensurePodDisruptionBudget(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
-    const desired = buildPodDisruptionBudget(gw, spec);
-    const namespace = gw.metadata!.namespace!;
-    const hash = hashOf(desired.spec);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    try {
-      const current = await this.policy.readNamespacedPodDisruptionBudget({ name: gw.metadata!.name!, namespace });
-      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
-      await this.policy.patchNamespacedPodDisruptionBudget(
-        { name: gw.metadata!.name!, namespace, body: { metadata: { annotations: desired.metadata!.annotations }, spec: desired.spec } },
-        MERGE_PATCH,
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.policy.createNamespacedPodDisruptionBudget({ namespace, body: desired });
-    }
-  }
-
-  /** Writes spec.networkPolicy's NetworkPolicy, or deletes the one written before it was turned off. */
-  private async ensureNetworkPolicy(gw: IMGateway, spec: ResolvedIMGatewaySpec): Promise<void> {
-    const namespace = gw.metadata!.namespace!;
-    const name = gw.metadata!.name!;
-    if (spec.networkPolicy?.enabled !== true) {
-      try {
-        const current = await this.networking.readNamespacedNetworkPolicy({ name, namespace });
-        // Only ours: a policy of that name someone else wrote is left alone.
-        if (current.metadata?.ownerReferences?.some((o) => o.uid === gw.metadata!.uid) === true) {
-          await this.networking.deleteNamespacedNetworkPolicy({ name, namespace });
-        }
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      return;
-    }
-    const desired = buildNetworkPolicy(gw, spec, this.deps.options.operatorPods);
-    const hash = hashOf(desired.spec);
-    desired.metadata!.annotations = { ...desired.metadata!.annotations, [SPEC_HASH_ANNOTATION]: hash };
-    try {
-      const current = await this.networking.readNamespacedNetworkPolicy({ name, namespace });
-      if (current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash) return;
-      // A patch goes out as given (not through the model's serializer): the model's `_from` must be written as `from`.
-      const ingress = desired.spec!.ingress!.map(({ _from, ...rule }) => (_from === undefined ? rule : { ...rule, from: _from }));
-      await this.networking.patchNamespacedNetworkPolicy(
-        { name, namespace, body: { metadata: { annotations: desired.metadata!.annotations }, spec: { ...desired.spec, ingress } } },
-        MERGE_PATCH,
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.networking.createNamespacedNetworkPolicy({ namespace, body: desired });
-    }
-  }
-
-  /** Writes status through the status subresource (a merge patch: lists are replaced whole). */
-  private async writeStatus(gw: IMGateway, status: IMGatewayStatus): Promise<void> {
-    try {
-      await this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace: gw.metadata!.namespace!, plural: PLURAL, name: gw.metadata!.name!, body: { status } },
-        MERGE_PATCH,
-      );
+      )) as IMGateway;
+      this.expectations.written(key, `imgateway/${gw.metadata!.namespace!}/${gw.metadata!.name!}`, written.metadata?.resourceVersion);
     } catch (err) {
       // Deleted since the cache saw it: nothing left to report on.
       if (!isNotFound(err)) throw err;
     }
-    gw.status = status;
   }
+}
+
+/** ScalingActive: whether the decision stands on every pod's load (the HPA's condition of that name). */
+function scalingActive(load: FleetLoad, fallbackReplicas: number | undefined): ConditionUpdate {
+  if (load.unknown === 0) return { type: ConditionType.ScalingActive, status: 'True', reason: 'ValidMetricFound', message: `the load of all ${load.serving} serving pods was read` };
+  const all = load.unknown === load.serving;
+  return {
+    type: ConditionType.ScalingActive,
+    status: 'False',
+    reason: all && fallbackReplicas !== undefined ? 'FallbackReplicas' : 'FailedGetPodStats',
+    message: `${load.unknown} of ${load.serving} serving pods did not answer GET /stats; each counts as fully loaded (${all && fallbackReplicas !== undefined ? `holding at least spec.fallbackReplicas ${fallbackReplicas}` : 'no scale-down on its account'})`,
+  };
 }

@@ -1,15 +1,16 @@
 /**
  * Drains one gateway pod before the Deployment loses it: mark it draining
  * (it fails /ready and refuses new sockets), then close the sockets of the
- * users the registry lists on it (CloseConnection, local scope), at the
- * configured rate, until the pod reports no connections or the drain times
- * out. Closing uses code 1012, so
+ * users the registry lists on it (CloseConnection, local scope), within the
+ * fleet's reconnect budget, until the pod reports no connections or the
+ * drain times out. Closing uses code 1012, so
  * clients reconnect to the other pods; what they had not acked is replayed
  * there. Safe to run again for the same pod (after an operator restart).
  */
 import type { GatewayClient, PodAddress } from '../gateway-client/gateway-client.ts';
 import type { FleetRegistry } from '../registry/fleet-registry.ts';
 import { errorText, type Logger } from '../log.ts';
+import type { TokenBucket } from '../rate/token-bucket.ts';
 
 export interface DrainTarget {
   podName: string;
@@ -19,7 +20,6 @@ export interface DrainTarget {
 }
 
 export interface DrainSettings {
-  closesPerSecond: number;
   timeoutSeconds: number;
   adminToken: string;
   /** One of the fleet's GRPC_API_TOKENS (grpcApiTokensSecretRef), for IMGatewayService.CloseConnection. */
@@ -34,11 +34,10 @@ const RECHECK_MS = 500;
 export async function drainPod(
   target: DrainTarget,
   settings: DrainSettings,
-  deps: { client: GatewayClient; registry: FleetRegistry; log: Logger; stopped: () => boolean },
+  deps: { client: GatewayClient; registry: FleetRegistry; log: Logger; stopped: () => boolean; budget: TokenBucket },
 ): Promise<DrainOutcome> {
   const { client, registry, log } = deps;
   const deadline = target.startedAt + settings.timeoutSeconds * 1000;
-  const spacingMs = 1000 / settings.closesPerSecond;
   try {
     let marked = false;
     while (Date.now() < deadline) {
@@ -51,9 +50,12 @@ export async function drainPod(
         if ((await client.stats(target.address)).activeConnections === 0) return 'empty';
         for (const userId of await registry.usersOn(target.podName)) {
           if (deps.stopped() || Date.now() >= deadline) break;
+          // The fleet's budget, shared with its other drains.
+          await deps.budget.take();
+          if (deps.stopped() || Date.now() >= deadline) break;
           const closed = await client.closeUser(target.address, userId, settings.apiToken);
           // Pace by sockets closed, so a user with five devices counts five.
-          await sleep(Math.max(1, closed) * spacingMs);
+          deps.budget.charge(closed - 1);
         }
       } catch (err) {
         log.warn('drain_step_failed', { pod: target.podName, error: errorText(err) });

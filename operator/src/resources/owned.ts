@@ -18,9 +18,6 @@ import { API_VERSION, KIND, type IMGateway, type PodTemplateSpec, type ResolvedI
 import { fleetLabels, selectorLabels } from './labels.ts';
 import { fleetPrefixes, PREFIX_ENV, type FleetPrefixes } from './prefixes.ts';
 
-/** Annotation holding a hash of what the operator last wrote, to skip no-op updates. */
-export const SPEC_HASH_ANNOTATION = 'imgateway.io/spec-hash';
-
 export function ownerReference(gw: IMGateway): V1OwnerReference {
   return {
     apiVersion: API_VERSION,

@@ -153,10 +153,13 @@ function stabilizationBounds(
   const downCutoff = now - behavior.scaleDown.stabilizationWindowSeconds * 1000;
   let upTo = recommended;
   let downTo = recommended;
-  for (const r of history.recommendations) {
-    if (r.at > upCutoff) upTo = Math.min(upTo, r.replicas);
-    if (r.at > downCutoff) downTo = Math.max(downTo, r.replicas);
-  }
+  // The latest entry is still in force: it was last recommended just before this pass.
+  const list = history.recommendations;
+  list.forEach((r, i) => {
+    const lastSeen = i === list.length - 1 ? now : r.at;
+    if (lastSeen > upCutoff) upTo = Math.min(upTo, r.replicas);
+    if (lastSeen > downCutoff) downTo = Math.max(downTo, r.replicas);
+  });
   // The history is younger than the scale-down window: what it has not seen may have been higher.
   const young = (history.since ?? now) > downCutoff && current > downTo;
   if (young) downTo = current;
@@ -198,15 +201,28 @@ function replicasAtPeriodStart(current: number, history: ScalingHistory, periodS
 }
 
 /**
- * An older entry with the same value can never decide a window its newer
- * twin is not also in, so it goes: the list stays within maxReplicas -
- * minReplicas + 1 entries however often the reconciler runs.
+ * Each entry is the last time its value was recommended, except the latest,
+ * which is in force until a different one comes: a pass that recommends the
+ * same again records nothing, so a steady fleet's history (kept in status)
+ * does not change from pass to pass. An older entry with the value being
+ * recorded can never decide a window the new one is not also in, so it
+ * goes: the list stays within maxReplicas - minReplicas + 1 entries.
  */
 function recordRecommendation(history: ScalingHistory, replicas: number, now: number): ScalingHistory {
-  return {
-    ...history,
-    recommendations: [...history.recommendations.filter((r) => r.replicas !== replicas), { at: now, replicas }],
-  };
+  const list = history.recommendations;
+  const latest = list.at(-1);
+  if (latest?.replicas === replicas) return history;
+  const ended = latest === undefined ? [] : [...list.slice(0, -1), { at: now, replicas: latest.replicas }];
+  return { ...history, recommendations: [...ended.filter((r) => r.replicas !== replicas), { at: now, replicas }] };
+}
+
+/**
+ * A manual spec.replicas recorded as the autoscaler's own recommendation and
+ * scale event, so that handing scaling back waits out the scale-down window
+ * from the manual count, as if the autoscaler had chosen it.
+ */
+export function recordManualReplicas(history: ScalingHistory, behavior: ResolvedBehavior, current: number, replicas: number, now: number): ScalingHistory {
+  return recordScale(recordRecommendation(prune(history, behavior, now), replicas, now), current, replicas, now);
 }
 
 function recordScale(history: ScalingHistory, from: number, to: number, now: number): ScalingHistory {
@@ -227,9 +243,12 @@ function prune(history: ScalingHistory, behavior: ResolvedBehavior, now: number)
   const downCutoff = keepAfter(longestPeriod(down));
   const settle = <T extends { at: number }>(items: readonly T[], cutoff: number): T[] =>
     items.map((item) => (item.at > now ? { ...item, at: now } : item)).filter((item) => item.at > cutoff);
+  const recommendations = history.recommendations;
+  const inForce = recommendations.at(-1);
   return {
     since: Math.min(history.since ?? now, now),
-    recommendations: settle(history.recommendations, windowCutoff),
+    // The latest entry is in force whatever its age.
+    recommendations: inForce === undefined ? [] : [...settle(recommendations.slice(0, -1), windowCutoff), ...settle([inForce], Number.NEGATIVE_INFINITY)],
     scaleUps: settle(history.scaleUps, upCutoff),
     scaleDowns: settle(history.scaleDowns, downCutoff),
   };

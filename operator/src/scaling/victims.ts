@@ -1,8 +1,8 @@
 /**
  * Scale-down, pod by pod: which pods to empty (the fewest connections, so
  * the fewest clients reconnect) and when an emptying pod may go. The
- * reconciler records the choice in status.drainingPods before it touches a
- * pod, so a restarted operator resumes the same drains with the same
+ * reconciler records the choice on the pod (drain/drain-state.ts) before it
+ * touches it, so a restarted operator resumes the same drains with the same
  * deadlines instead of choosing again.
  */
 import type { DrainingPod } from '../api/v1alpha1/types.ts';
@@ -19,41 +19,55 @@ export interface PodLoad {
   createdAt: number;
   /** Open connections; undefined when the pod could not be asked. */
   connections: number | undefined;
+  /** Container restarts: a crash-looping pod is drained before a healthy one. */
+  restarts?: number;
 }
 
 export interface VictimInput {
   pods: readonly PodLoad[];
-  /** status.drainingPods: already chosen, neither survivors nor candidates. */
+  /** Drains in progress: already chosen, neither survivors nor candidates. */
   draining: readonly DrainingPod[];
   desiredReplicas: number;
   minReplicas: number;
 }
 
 /**
- * The pods to start draining so that max(desired, min) pods remain serving:
- * among ready pods not yet draining, the fewest connections first; on a tie
- * the newest pod (its clients have had the least time to settle), then by
- * name so the choice is stable. Pods whose load is unknown come last. Never
- * leaves fewer than minReplicas ready pods serving, even if that means
- * draining fewer than asked: an unready pod may never become ready again.
+ * The pods to start draining so that max(desired, min) pods remain serving.
+ * Unready pods first (they serve nobody new, and one crash-looping goes
+ * before a healthy one), the most restarted first among them; then among
+ * ready pods the fewest connections first (the fewest clients reconnect); on
+ * a tie the newest pod (its clients have had the least time to settle),
+ * then by name so the choice is stable. Pods whose load is unknown come last.
+ * Never leaves fewer than minReplicas ready pods serving, even if that means
+ * draining fewer than asked.
  */
 export function chooseVictims(input: VictimInput): PodLoad[] {
   const draining = new Set(input.draining.map((d) => d.name));
   const serving = input.pods.filter((p) => !p.terminating && !draining.has(p.name));
-  const ready = serving.filter((p) => p.ready);
-  const keep = Math.max(input.desiredReplicas, input.minReplicas);
-  const count = Math.max(0, Math.min(serving.length - keep, ready.length - input.minReplicas));
-  return [...ready].sort(drainOrder).slice(0, count);
+  let readyLeft = serving.filter((p) => p.ready).length;
+  const wanted = serving.length - Math.max(input.desiredReplicas, input.minReplicas);
+  const victims: PodLoad[] = [];
+  for (const pod of [...serving].sort(drainOrder)) {
+    if (victims.length >= wanted) break;
+    if (pod.ready) {
+      if (readyLeft - 1 < input.minReplicas) continue;
+      readyLeft--;
+    }
+    victims.push(pod);
+  }
+  return victims;
 }
 
 function drainOrder(a: PodLoad, b: PodLoad): number {
+  if (a.ready !== b.ready) return a.ready ? 1 : -1;
+  if (!a.ready && (a.restarts ?? 0) !== (b.restarts ?? 0)) return (b.restarts ?? 0) - (a.restarts ?? 0);
   const load = (p: PodLoad) => p.connections ?? Number.POSITIVE_INFINITY;
   if (load(a) !== load(b)) return load(a) < load(b) ? -1 : 1;
   if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-/** status.drainingPods entries for newly chosen pods. */
+/** The drains of newly chosen pods. */
 export function startDrains(victims: readonly PodLoad[], now: number): DrainingPod[] {
   return victims.map((p) => ({ name: p.name, startedAt: formatTime(now), connectionsAtStart: p.connections ?? 0 }));
 }

@@ -27,6 +27,8 @@ export const LIST_KIND = 'IMGatewayList';
 export const PLURAL = 'imgateways';
 export const SINGULAR = 'imgateway';
 export const SHORT_NAME = 'imgw';
+/** `imgateway.io/paused: "true"` on an IMGateway: no scaling decision and no new drain until it is removed. */
+export const PAUSE_ANNOTATION = 'imgateway.io/paused';
 
 export interface IMGateway extends KubernetesObject {
   spec: IMGatewaySpec;
@@ -46,6 +48,8 @@ export interface IMGatewaySpec {
   resources?: ResourceRequirements;
   minReplicas?: number;
   maxReplicas?: number;
+  /** Pods to hold at least while not one pod's load can be read; unset: hold what runs. */
+  fallbackReplicas?: number;
   targetConnectionsPerPod?: number;
   behavior?: ScalingBehavior;
   drain?: DrainSpec;
@@ -107,7 +111,10 @@ export interface ScalingPolicy {
 
 export interface DrainSpec {
   timeoutSeconds?: number;
+  /** Sockets closed per second by all drains of the fleet together: the fleet-wide reconnect budget. */
   closesPerSecond?: number;
+  /** Pods drained at once at most. */
+  maxConcurrent?: number;
 }
 
 export interface SecretKeyRef {
@@ -233,8 +240,12 @@ export const ConditionType = {
   Ready: 'Ready',
   /** The fleet is moving towards desiredReplicas; the reason says what limits it. */
   Scaling: 'Scaling',
+  /** Every serving pod's load was read; False says which could not be, and that they count as fully loaded. */
+  ScalingActive: 'ScalingActive',
   /** Pods are being emptied before removal. */
   Draining: 'Draining',
+  /** The owned objects are applied; False names any object of their names someone else controls (refused, never taken over). */
+  ResourcesReady: 'ResourcesReady',
   /** The registry is reachable and holds no entries of departed pods. */
   RegistryHealthy: 'RegistryHealthy',
 } as const;
@@ -313,7 +324,7 @@ export const DEFAULTS = {
     selectPolicy: 'Max',
     policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
   },
-  drain: { timeoutSeconds: 300, closesPerSecond: 100 },
+  drain: { timeoutSeconds: 300, closesPerSecond: 100, maxConcurrent: 1 },
   // No CPU limit: throttling would delay the heartbeats of every socket on the pod.
   resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '1Gi' } },
   service: { type: 'ClusterIP', port: 8080, grpcPort: 9093 },
@@ -342,6 +353,7 @@ export function withDefaults(spec: IMGatewaySpec): ResolvedIMGatewaySpec {
     drain: {
       timeoutSeconds: copy.drain?.timeoutSeconds ?? DEFAULTS.drain.timeoutSeconds,
       closesPerSecond: copy.drain?.closesPerSecond ?? DEFAULTS.drain.closesPerSecond,
+      maxConcurrent: copy.drain?.maxConcurrent ?? DEFAULTS.drain.maxConcurrent,
     },
     service: {
       ...copy.service,
