@@ -1,2 +1,2 @@
 /** The operator logs as the gateway does: JSON lines. */
-export { createLogger, errorText, type Logger } from '../../gateway/src/observability/logger.ts';
+export { createLogger, errorText, type Logger } from '../../gateway/src/operator-contract.ts';

@@ -12,6 +12,7 @@ import { TokenBucket } from '../rate/token-bucket.ts';
 import type { GatewayClient } from '../gateway-client/gateway-client.ts';
 import type { FleetRegistry } from '../registry/fleet-registry.ts';
 import { errorText, type Logger } from '../log.ts';
+import { backoffDelay } from '../../../gateway/src/operator-contract.ts';
 
 export interface DrainJob {
   target: DrainTarget;
@@ -26,8 +27,7 @@ export interface DrainCallbacks {
   onFailed(fleet: string, pod: string, error: string, retryInMs: number): void;
 }
 
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_MAX_MS = 60_000;
+const DRAIN_BACKOFF = { initialMs: 1000, maxMs: 60_000 };
 
 export class Drains {
   private readonly running = new Map<string, { fleet: string; stop: boolean }>();
@@ -70,7 +70,7 @@ export class Drains {
         this.log.info('drain_ended', { fleet, pod, outcome });
       } catch (err) {
         const count = (this.failures.get(id)?.count ?? 0) + 1;
-        const retryInMs = Math.min(BACKOFF_BASE_MS * 2 ** (count - 1), BACKOFF_MAX_MS);
+        const retryInMs = backoffDelay(count, DRAIN_BACKOFF);
         this.failures.set(id, { count, retryAt: Date.now() + retryInMs });
         this.log.warn('drain_failed', { fleet, pod, error: errorText(err), retryInMs });
         if (!state.stop) this.callbacks.onFailed(fleet, pod, errorText(err), retryInMs);

@@ -4,6 +4,7 @@
  * come back after an exponential per-key backoff. `addAfter` schedules a
  * periodic resync of one key.
  */
+import { backoffDelay } from '../../../gateway/src/operator-contract.ts';
 
 export interface QueueOptions {
   baseDelayMs: number;
@@ -59,8 +60,7 @@ export class WorkQueue {
   addRateLimited(key: string): void {
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
-    const delay = Math.min(this.options.baseDelayMs * 2 ** (failures - 1), this.options.maxDelayMs);
-    this.addAfter(key, delay);
+    this.addAfter(key, backoffDelay(failures, { initialMs: this.options.baseDelayMs, maxMs: this.options.maxDelayMs }));
   }
 
   /** Clears the backoff of a key that succeeded. */

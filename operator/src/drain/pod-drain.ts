@@ -7,6 +7,7 @@
  * clients reconnect to the other pods; what they had not acked is replayed
  * there. Safe to run again for the same pod (after an operator restart).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { GatewayClient, PodAddress } from '../gateway-client/gateway-client.ts';
 import type { FleetRegistry } from '../registry/fleet-registry.ts';
 import { errorText, type Logger } from '../log.ts';
@@ -66,8 +67,4 @@ export async function drainPod(
   } finally {
     client.release(target.address);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,13 +7,7 @@
  * peer service (`CloseLocal`, fleet secret) stays between gateway nodes.
  */
 import * as grpc from '@grpc/grpc-js';
-import { bearerCallCredentials } from '../../../gateway/src/api/grpc-auth.ts';
-import { loadGatewayService } from '../../../gateway/src/proto/services.ts';
-import { CloseScope } from '../../../gateway/src/proto/generated/im/gateway/v1/CloseScope.ts';
-import type { CloseConnectionRequest } from '../../../gateway/src/proto/generated/im/gateway/v1/CloseConnectionRequest.ts';
-import type { CloseConnectionResponse__Output } from '../../../gateway/src/proto/generated/im/gateway/v1/CloseConnectionResponse.ts';
-import type { IMGatewayServiceClient } from '../../../gateway/src/proto/generated/im/gateway/v1/IMGatewayService.ts';
-import { CloseCode } from '../../../gateway/src/protocol/errors.ts';
+import { CloseCode, CloseScope, bearerCallCredentials, loadGatewayService, type CloseConnectionRequest, type CloseConnectionResponse__Output, type IMGatewayServiceClient } from '../../../gateway/src/operator-contract.ts';
 
 export interface PodAddress {
   ip: string;

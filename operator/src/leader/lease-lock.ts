@@ -9,6 +9,7 @@
  * client-go's context does: an apiserver that accepts the connection and never
  * answers must not keep a leader that cannot renew believing it leads.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Observable, type ConfigurationOptions, type CoordinationV1Api, type ObservableMiddleware, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
@@ -157,8 +158,4 @@ function withDeadline(ms: number): ConfigurationOptions {
 /** MicroTime as the API server parses it: RFC 3339 with exactly six fractional digits. */
 function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,7 +7,7 @@
  * an etcd that does not answer fails the call instead of hanging its caller.
  */
 import { Etcd3 } from 'etcd3';
-import { readPages } from '../../../gateway/src/registry/etcd-entries.ts';
+import { readPages } from '../../../gateway/src/operator-contract.ts';
 
 export interface RegistryEntry {
   key: string;

@@ -8,6 +8,7 @@
  * wins, as it did before the field existed.
  */
 import type { IMGateway, IMGatewaySpec } from '../api/v1alpha1/types.ts';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_REDIS_KEY_PREFIX } from '../../../gateway/src/operator-contract.ts';
 
 export interface FleetPrefixes {
   etcdPrefix: string;
@@ -31,8 +32,8 @@ export function fleetPrefixes(gw: IMGateway, spec: IMGatewaySpec = gw.spec): Fle
   // Namespaces are DNS labels and names DNS subdomains: no '/', and '.' only inside a name, so these cannot collide.
   const topicPrefix = set.kafkaTopic ?? `im-gateway.${namespace}.${name}`;
   const derived: FleetPrefixes = {
-    etcdPrefix: set.etcd ?? `/im-gateway/${namespace}/${name}`,
-    redisKeyPrefix: set.redisKey ?? `im:${namespace}/${name}:`,
+    etcdPrefix: set.etcd ?? `${DEFAULT_ETCD_PREFIX}/${namespace}/${name}`,
+    redisKeyPrefix: set.redisKey ?? `${DEFAULT_REDIS_KEY_PREFIX}${namespace}/${name}:`,
     kafkaMessagesTopic: `${topicPrefix}.messages`,
     kafkaGroupTopic: `${topicPrefix}.group-messages`,
   };
