@@ -446,4 +446,26 @@ describe('the operator meets the cluster', () => {
       await custom.deleteNamespacedCustomObject({ ...api, name: other });
     }
   }, 60_000);
+  it('scales while etcd does not answer: the registry is swept on a loop of its own', async () => {
+    await startFrom(2, { targetConnectionsPerPod: 100 });
+    // etcd frozen (SIGSTOP): connections stay open, requests get no answer, as on a partition.
+    const pid = Number(execFileSync('podman', ['inspect', '--format', '{{.State.Pid}}', services.etcd.container.getId()], { encoding: 'utf8' }).trim());
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await eventually('RegistryHealthy turns False', async () => {
+        const c = (await get()).status?.conditions?.find((x) => x.type === 'RegistryHealthy');
+        return c?.status === 'False';
+      }, 20_000);
+      await patchSpec({ minReplicas: 3 });
+      // Inside the reconcile, a sweep hanging on etcd would hold every scaling decision of the fleet.
+      await eventually('the Deployment is scaled to 3 while etcd is frozen', async () => (await apps.readNamespacedDeployment({ name: NAME, namespace: NS })).spec?.replicas === 3, 15_000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await eventually('3 pods ready, the registry healthy again', async () => {
+      const s = (await get()).status;
+      return readyPods().length === 3 && s?.conditions?.find((x) => x.type === 'RegistryHealthy')?.status === 'True';
+    }, 60_000);
+    await patchSpec({ minReplicas: 2 });
+  }, 150_000);
 });

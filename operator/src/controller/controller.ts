@@ -47,6 +47,7 @@ export class Controller {
       {
         onDone: (key) => this.queue.add(key),
         onFailed: (key, pod, error, retryInMs) => this.reconciler.reportDrainFailure(key, pod, error, retryInMs),
+        onStepFailed: (key, pod, error) => this.reconciler.reportDrainStepFailure(key, pod, error),
       },
       log,
     );

@@ -25,6 +25,8 @@ export interface DrainCallbacks {
   onDone(fleet: string): void;
   /** A drain failed: say so where people look (a Warning event). */
   onFailed(fleet: string, pod: string, error: string, retryInMs: number): void;
+  /** A step of a running drain failed (it goes on, backing off): a Warning event too. */
+  onStepFailed(fleet: string, pod: string, error: string): void;
 }
 
 const DRAIN_BACKOFF = { initialMs: 1000, maxMs: 60_000 };
@@ -64,6 +66,7 @@ export class Drains {
           registry: job.registry,
           log: this.log,
           stopped: () => state.stop,
+          onStepFailed: (error) => this.callbacks.onStepFailed(fleet, pod, error),
           budget,
         });
         this.failures.delete(id);

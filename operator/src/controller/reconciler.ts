@@ -271,6 +271,12 @@ export class Reconciler {
     if (gw !== undefined) this.events.warning(gw, 'DrainFailed', `drain of pod ${pod} failed: ${error}; retrying in ${Math.round(retryInMs / 1000)}s`);
   }
 
+  /** A step of a running drain failed (it backs off and goes on): a Warning event on the fleet. */
+  reportDrainStepFailure(key: string, pod: string, error: string): void {
+    const gw = this.cachedGateway(key);
+    if (gw !== undefined) this.events.warning(gw, 'DrainStepFailed', `drain of pod ${pod}: ${error}; retrying`);
+  }
+
   private cachedGateway(key: string): IMGateway | undefined {
     const [namespace, name] = key.split('/') as [string, string];
     return this.deps.caches.gateways.get(name, namespace);

@@ -12,6 +12,7 @@ import type { GatewayClient, PodAddress } from '../gateway-client/gateway-client
 import type { FleetRegistry } from '../registry/fleet-registry.ts';
 import { errorText, type Logger } from '../log.ts';
 import type { TokenBucket } from '../rate/token-bucket.ts';
+import { backoffDelay } from '../../../gateway/src/operator-contract.ts';
 
 export interface DrainTarget {
   podName: string;
@@ -31,16 +32,30 @@ export type DrainOutcome = 'empty' | 'timed_out' | 'stopped';
 
 /** How long to wait before looking again when the pod still has sockets the registry does not list. */
 const RECHECK_MS = 500;
+/** After a failed step (the pod or the registry not answering) the next waits longer, up to 10 s. */
+const STEP_BACKOFF = { initialMs: RECHECK_MS, maxMs: 10_000 };
+/** A drain whose steps keep failing is reported at most this often. */
+const STEP_FAILURE_REPORT_MS = 30_000;
 
 export async function drainPod(
   target: DrainTarget,
   settings: DrainSettings,
-  deps: { client: GatewayClient; registry: FleetRegistry; log: Logger; stopped: () => boolean; budget: TokenBucket },
+  deps: {
+    client: GatewayClient;
+    registry: FleetRegistry;
+    log: Logger;
+    stopped: () => boolean;
+    budget: TokenBucket;
+    /** A step failed (first of a run of failures, then at most every 30 s). */
+    onStepFailed?: (error: string) => void;
+  },
 ): Promise<DrainOutcome> {
   const { client, registry, log } = deps;
   const deadline = target.startedAt + settings.timeoutSeconds * 1000;
   try {
     let marked = false;
+    let failures = 0;
+    let reportedAt = -Infinity;
     while (Date.now() < deadline) {
       if (deps.stopped()) return 'stopped';
       try {
@@ -58,10 +73,16 @@ export async function drainPod(
           // Pace by sockets closed, so a user with five devices counts five.
           deps.budget.charge(closed - 1);
         }
+        failures = 0;
       } catch (err) {
-        log.warn('drain_step_failed', { pod: target.podName, error: errorText(err) });
+        failures++;
+        log.warn('drain_step_failed', { pod: target.podName, error: errorText(err), failures });
+        if (failures === 1 || Date.now() - reportedAt >= STEP_FAILURE_REPORT_MS) {
+          reportedAt = Date.now();
+          deps.onStepFailed?.(errorText(err));
+        }
       }
-      await sleep(RECHECK_MS);
+      await sleep(failures === 0 ? RECHECK_MS : backoffDelay(failures, STEP_BACKOFF));
     }
     return 'timed_out';
   } finally {
