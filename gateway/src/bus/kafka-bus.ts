@@ -30,7 +30,7 @@ import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Message, Producer, logCreator } from 'kafkajs';
 import { createLogger, errorText } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { LogEntry } from '../conversation-log/entry.ts';
+import { decodeEntry, encodeEntry, type LogEntry } from '../conversation-log/entry.ts';
 import { Backoff } from '../shared/backoff.ts';
 import { DEFAULT_GROUP_TOPIC, DEFAULT_MESSAGES_TOPIC } from '../config/defaults.ts';
 import type { Bus, GroupEvent, GroupEventHandler } from './bus.ts';
@@ -206,7 +206,7 @@ export class KafkaBus implements Bus {
   }
 
   appendPrivate(logId: LogId, entry: LogEntry): Promise<void> {
-    return this.send(this.messagesTopic, logId, JSON.stringify(entry));
+    return this.send(this.messagesTopic, logId, encodeEntry(entry));
   }
 
   publishGroup(event: GroupEvent): Promise<void> {
@@ -581,15 +581,14 @@ function minInSyncReplicas(replicationFactor: number): number {
 
 function parseGroupEvent(value: Buffer | null): GroupEvent {
   if (!value) throw new Error('empty record');
-  const event = JSON.parse(value.toString('utf8')) as Partial<GroupEvent> | null;
-  if (typeof event?.groupId !== 'string' || typeof event.entry?.pos !== 'number' || typeof event.entry.frame !== 'object') {
-    throw new Error('not a group event');
-  }
+  const event = JSON.parse(value.toString('utf8')) as { groupId?: unknown; log?: unknown; entry?: unknown } | null;
+  const entry = decodeEntry(event?.entry);
+  if (typeof event?.groupId !== 'string' || entry === undefined) throw new Error('not a group event');
   // An unknown log (from a newer version) is skipped rather than delivered as a group message.
   if (event.log !== undefined && event.log !== 'messages' && event.log !== 'membership') {
     throw new Error(`unknown group log ${JSON.stringify(event.log)}`);
   }
-  return event as GroupEvent;
+  return event.log === undefined ? { groupId: event.groupId, entry } : { groupId: event.groupId, log: event.log, entry };
 }
 
 // kafkajs repeats warnings we act on ourselves.

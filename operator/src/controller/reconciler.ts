@@ -208,6 +208,9 @@ export class Reconciler {
     const dueIn = this.runDrains(gw, spec, draining.filter((d) => !awaitingUnready.has(d.name)), pods);
     const registry = this.registryReport(gw);
     if (registry.removed > 0) this.events.normal(gw, 'StaleEntriesRemoved', `removed ${registry.removed} registry entries of pods that are gone`);
+    if (registry.condition.status === 'False' && findCondition(status.conditions, ConditionType.RegistryHealthy)?.status !== 'False') {
+      this.events.warning(gw, 'RegistryUnreachable', `registry sweep failed: ${registry.condition.message}`);
+    }
 
     const ready = deployment?.status?.readyReplicas ?? 0;
     let conditions: Condition[] | undefined = status.conditions;
