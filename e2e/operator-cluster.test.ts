@@ -456,8 +456,10 @@ describe('the operator meets the cluster', () => {
         const c = (await get()).status?.conditions?.find((x) => x.type === 'RegistryHealthy');
         return c?.status === 'False';
       }, 20_000);
-      const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${NAME}` });
-      expect(events.items.filter((e) => e.type === 'Warning' && e.reason === 'RegistryUnreachable').length).toBeGreaterThan(0);
+      await eventually('a RegistryUnreachable Warning event', async () => {
+        const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${NAME}` });
+        return events.items.some((e) => e.type === 'Warning' && e.reason === 'RegistryUnreachable');
+      }, 10_000);
       await patchSpec({ minReplicas: 3 });
       // Inside the reconcile, a sweep hanging on etcd would hold every scaling decision of the fleet.
       await eventually('the Deployment is scaled to 3 while etcd is frozen', async () => (await apps.readNamespacedDeployment({ name: NAME, namespace: NS })).spec?.replicas === 3, 15_000);
