@@ -17,6 +17,7 @@ import { GatewayClient } from '../operator/src/gateway-client/gateway-client.ts'
 import { createLogger } from '../operator/src/log.ts';
 import { FleetRegistry } from '../operator/src/registry/fleet-registry.ts';
 import { TokenBucket } from '../operator/src/rate/token-bucket.ts';
+import { DEFAULT_ETCD_PREFIX } from '../gateway/src/config/defaults.ts';
 
 describe('a drain through CloseConnection', () => {
   let fleet: Fleet;
@@ -40,7 +41,7 @@ describe('a drain through CloseConnection', () => {
     expect(bob.connectedTo).toBe(drained.wsUrl);
 
     const gateways = new GatewayClient();
-    const registry = new FleetRegistry(fleet.etcd.endpoints, '/im-gateway');
+    const registry = new FleetRegistry(fleet.etcd.endpoints, DEFAULT_ETCD_PREFIX);
     try {
       const outcome = await drainPod(
         { podName: drained.nodeId, address: { ip: LOOPBACK, httpPort: drained.httpPort, grpcPort: drained.grpcPort }, startedAt: Date.now() },

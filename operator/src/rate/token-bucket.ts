@@ -4,6 +4,8 @@
  * drains (burst 1: closes evenly spaced) and the client-side limit on API
  * requests (kube/rate-limit.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+
 export interface Rate {
   perSecond: number;
   burst: number;
@@ -27,7 +29,7 @@ export class TokenBucket {
   async take(): Promise<void> {
     const wait = this.reserve(Date.now());
     if (wait === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, wait));
+    await sleep(wait);
     this.owed -= 1;
     this.tokens -= 1;
   }
