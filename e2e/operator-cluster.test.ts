@@ -9,38 +9,30 @@
  * /stats fail as a NetworkPolicy or a mesh would.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
-  ApiextensionsV1Api,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubernetesObjectApi,
-  loadAllYaml,
-  loadYaml,
   PatchStrategy,
   setHeaderOptions,
   Watch,
   type KubeConfig,
   type KubernetesObject,
-  type V1CustomResourceDefinition,
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IMGateway } from '../operator/src/api/v1alpha1/types.ts';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { eventually, startServices } from './fleet/fleet.ts';
-import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, FLEET_JWT_SECRET, FLEET_NODE_SECRET } from './fleet/gateway-process.ts';
 import { startControlPlane, type ControlPlane } from './k8s/control-plane.ts';
 import { GatewayPods } from './k8s/gateway-pods.ts';
 import { startKubelet, type Kubelet } from './k8s/kubelet.ts';
 import { OperatorProcess } from './k8s/operator-process.ts';
-import { requireTool } from './k8s/tools.ts';
+import { imgatewayApi, installForOperator } from './k8s/operator-install.ts';
 
 const NS = 'imgw-cluster';
 const NAME = 'chat';
@@ -49,11 +41,7 @@ const HTTP_PORT = 18180;
 const GATEWAY_PORT = HTTP_PORT + 1;
 const SYNC_SECONDS = 1;
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const CRD = loadYaml<V1CustomResourceDefinition>(readFileSync(new URL('../crds/imgateway.yaml', import.meta.url), 'utf8'));
-const CHART = fileURLToPath(new URL('../charts/im-gateway', import.meta.url));
-const RELEASE = 'imgw';
-const api = { group: 'imgateway.io', version: 'v1alpha1', plural: 'imgateways', namespace: NS };
-const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
+const api = imgatewayApi(NS);
 
 /** The pods' HTTP ports: forwards everything, counts /stats, fails it for the pods named in `failing`. */
 class StatsProxies {
@@ -154,17 +142,7 @@ describe('the operator meets the cluster', () => {
     custom = kc.makeApiClient(CustomObjectsApi);
     apps = kc.makeApiClient(AppsV1Api);
     core = kc.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: NS } } });
-    await core.createNamespacedSecret({
-      namespace: NS,
-      body: { metadata: { name: 'gateway-secrets' }, stringData: { jwt: FLEET_JWT_SECRET, admin: FLEET_ADMIN_TOKEN, grpc: FLEET_GRPC_API_TOKEN, fleet: FLEET_NODE_SECRET } },
-    });
-    const extensions = kc.makeApiClient(ApiextensionsV1Api);
-    await extensions.createCustomResourceDefinition({ body: CRD });
-    await eventually('the IMGateway CRD is established', async () => {
-      const crd = await extensions.readCustomResourceDefinition({ name: CRD.metadata!.name! });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-    });
+    const operatorEnv = await installForOperator(cp, kc, NS, SYNC_SECONDS);
     pods = new GatewayPods(kc, { PORT: String(GATEWAY_PORT) });
     kubelet = await startKubelet({
       kubeConfig: kc,
@@ -183,27 +161,7 @@ describe('the operator meets the cluster', () => {
       readinessPeriodMs: 300,
       onError: (err, pod) => process.stderr.write(`kubelet: ${pod.metadata?.name}: ${String(err)}\n`),
     });
-    // The operator runs as the chart's ServiceAccount, under the chart's RBAC and nothing more.
-    const rendered = loadAllYaml(
-      execFileSync(requireTool('helm'), ['template', RELEASE, CHART, '--namespace', NS, '--set', 'operator.scope=Namespace', '--set', 'rbac.secretNames={gateway-secrets}'], {
-        encoding: 'utf8',
-      }),
-    ).filter((doc): doc is KubernetesObject => doc !== null && typeof doc === 'object');
-    const objects = KubernetesObjectApi.makeApiClient(kc);
-    for (const doc of rendered.filter((d) => RBAC_KINDS.has(d.kind!))) await objects.create(doc);
-    const kubeconfig = join(await mkdtemp(join(tmpdir(), 'imgw-cluster-')), 'kubeconfig');
-    await writeFile(kubeconfig, await cp.serviceAccountKubeconfig(NS, `${RELEASE}-im-gateway-operator`));
-    operator = new OperatorProcess('operator-a', {
-      KUBECONFIG: kubeconfig,
-      LEADER_ELECTION_LEASE: `${RELEASE}-im-gateway-operator-leader`,
-      OPERATOR_NAMESPACE: NS,
-      LEADER_ELECTION_NAMESPACE: NS,
-      LEASE_DURATION_SECONDS: '4',
-      RENEW_DEADLINE_SECONDS: '3',
-      RETRY_PERIOD_SECONDS: '1',
-      SYNC_PERIOD_SECONDS: String(SYNC_SECONDS),
-      SWEEP_PERIOD_SECONDS: '1',
-    });
+    operator = new OperatorProcess('operator-a', operatorEnv);
     await operator.start();
     await eventually('the operator leads', () => operator.logged('leader_elected'));
   }, 240_000);

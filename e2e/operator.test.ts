@@ -6,27 +6,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import {
-  ApiextensionsV1Api,
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
   loadAllYaml,
-  loadYaml,
   type KubernetesObject,
   PatchStrategy,
   PolicyV1Api,
   NetworkingV1Api,
   setHeaderOptions,
   type KubeConfig,
-  type V1CustomResourceDefinition,
   type V1Pod,
 } from '@kubernetes/client-node';
 import { Etcd3 } from 'etcd3';
@@ -34,25 +29,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IMGateway } from '../operator/src/api/v1alpha1/types.ts';
 import { FleetClient } from './fleet/fleet-client.ts';
 import { eventually, startServices } from './fleet/fleet.ts';
-import { FLEET_ADMIN_TOKEN, FLEET_GRPC_API_TOKEN, FLEET_JWT_SECRET, FLEET_NODE_SECRET } from './fleet/gateway-process.ts';
 import { startControlPlane, type ControlPlane } from './k8s/control-plane.ts';
 import { GatewayPods } from './k8s/gateway-pods.ts';
 import { startKubelet, type Kubelet } from './k8s/kubelet.ts';
 import { requireTool } from './k8s/tools.ts';
 import { OperatorProcess } from './k8s/operator-process.ts';
+import { CHART, imgatewayApi, installForOperator, RELEASE } from './k8s/operator-install.ts';
 import { DEFAULT_ETCD_PREFIX } from '../gateway/src/config/defaults.ts';
 
 const NS = 'imgw-e2e';
 const NAME = 'chat';
 const HTTP_PORT = 18080;
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-// loadYaml maps the file's keys (x-kubernetes-*) onto the client's model, which a plain parse would lose.
-const CRD = loadYaml<V1CustomResourceDefinition>(readFileSync(new URL('../crds/imgateway.yaml', import.meta.url), 'utf8'));
-const api = { group: 'imgateway.io', version: 'v1alpha1', plural: 'imgateways', namespace: NS };
-const CHART = fileURLToPath(new URL('../charts/im-gateway', import.meta.url));
-const RELEASE = 'imgw';
+const api = imgatewayApi(NS);
 const LEASE = `${RELEASE}-im-gateway-operator-leader`;
-const RBAC_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']);
 
 describe('the operator on a real kube-apiserver', () => {
   let services: Awaited<ReturnType<typeof startServices>>;
@@ -64,7 +54,6 @@ describe('the operator on a real kube-apiserver', () => {
   let apps: AppsV1Api;
   let core: CoreV1Api;
   const operators: OperatorProcess[] = [];
-  let rendered: KubernetesObject[] = [];
   const clients: FleetClient[] = [];
 
   const get = async (): Promise<IMGateway> => (await custom.getNamespacedCustomObject({ ...api, name: NAME })) as IMGateway;
@@ -95,17 +84,7 @@ describe('the operator on a real kube-apiserver', () => {
     custom = kc.makeApiClient(CustomObjectsApi);
     apps = kc.makeApiClient(AppsV1Api);
     core = kc.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: NS } } });
-    await core.createNamespacedSecret({
-      namespace: NS,
-      body: { metadata: { name: 'gateway-secrets' }, stringData: { jwt: FLEET_JWT_SECRET, admin: FLEET_ADMIN_TOKEN, grpc: FLEET_GRPC_API_TOKEN, fleet: FLEET_NODE_SECRET } },
-    });
-    const extensions = kc.makeApiClient(ApiextensionsV1Api);
-    await extensions.createCustomResourceDefinition({ body: CRD });
-    await eventually('the IMGateway CRD is established', async () => {
-      const crd = await extensions.readCustomResourceDefinition({ name: CRD.metadata!.name! });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-    });
+    const env = await installForOperator(cp, kc, NS, 1);
     pods = new GatewayPods(kc);
     kubelet = await startKubelet({
       kubeConfig: kc,
@@ -117,28 +96,6 @@ describe('the operator on a real kube-apiserver', () => {
       readinessPeriodMs: 300,
       onError: (err, pod) => process.stderr.write(`kubelet: ${pod.metadata?.name}: ${String(err)}\n`),
     });
-    // The chart, rendered as a platform team would install it into this namespace.
-    rendered = loadAllYaml(
-      execFileSync(requireTool('helm'), ['template', RELEASE, CHART, '--namespace', NS, '--set', 'operator.scope=Namespace', '--set', 'rbac.secretNames={gateway-secrets}'], {
-        encoding: 'utf8',
-      }),
-    ).filter((doc): doc is KubernetesObject => doc !== null && typeof doc === 'object');
-    // The operators below run as the chart's ServiceAccount, under the chart's RBAC and nothing more.
-    const objects = KubernetesObjectApi.makeApiClient(kc);
-    for (const doc of rendered.filter((d) => RBAC_KINDS.has(d.kind!))) await objects.create(doc);
-    const operatorKubeconfig = join(await mkdtemp(join(tmpdir(), 'imgw-operator-')), 'kubeconfig');
-    await writeFile(operatorKubeconfig, await cp.serviceAccountKubeconfig(NS, `${RELEASE}-im-gateway-operator`));
-    const env = {
-      KUBECONFIG: operatorKubeconfig,
-      LEADER_ELECTION_LEASE: LEASE,
-      OPERATOR_NAMESPACE: NS,
-      LEADER_ELECTION_NAMESPACE: NS,
-      LEASE_DURATION_SECONDS: '4',
-      RENEW_DEADLINE_SECONDS: '3',
-      RETRY_PERIOD_SECONDS: '1',
-      SYNC_PERIOD_SECONDS: '1',
-      SWEEP_PERIOD_SECONDS: '1',
-    };
     operators.push(new OperatorProcess('operator-a', env), new OperatorProcess('operator-b', env));
     await operators[0]!.start();
     await eventually('operator-a leads', () => operators[0]!.logged('leader_elected'));
@@ -170,7 +127,6 @@ describe('the operator on a real kube-apiserver', () => {
       jwt: { secretRef: { name: 'gateway-secrets', key: 'jwt' } },
       adminTokenSecretRef: { name: 'gateway-secrets', key: 'admin' },
       grpcApiTokensSecretRef: { name: 'gateway-secrets', key: 'grpc' },
-      // Drains close sockets through the pods' peer service with this secret.
       fleetSecretRef: { name: 'gateway-secrets', key: 'fleet' },
       limits: { rateLimitMessages: 100_000 },
       // Long leases: a crashed gateway's entries stay until the operator sweeps them.
