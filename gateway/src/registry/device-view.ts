@@ -409,10 +409,14 @@ export class DeviceView {
   private async resumeLoop(): Promise<void> {
     const began = Date.now();
     const backoff = new Backoff({ initialMs: RESUME_DELAY_MIN_MS, maxMs: RESUME_DELAY_MAX_MS });
+    // Whether this resume read the view again, in any attempt (the one that read may break before it follows).
+    let reread = false;
     for (let attempt = 1; !this.closing.signal.aborted; attempt++) {
-      const reread = this.outdated;
       try {
-        if (reread) await this.read();
+        if (this.outdated) {
+          await this.read();
+          reread = true;
+        }
         await this.follow();
         // Broken again at once, as when etcd answers a new watch with the compaction that ends it.
         if (!this.live) throw this.broken ?? new Error('the watch broke as it was created');
