@@ -68,7 +68,7 @@
  */
 import { Redis } from 'ioredis';
 import { frameAt, type LogEntry } from '../conversation-log/entry.ts';
-import { groupLog, membershipLog, numbersMessages, parseLogId, type LogId } from '../conversation-log/log-id.ts';
+import { groupLog, membershipLog, parseLogId, type LogId } from '../conversation-log/log-id.ts';
 import type { LoggedFrame } from '../protocol/frames.ts';
 import type { AppendOptions, AppendResult, GroupFloors, LogPage, MessageLocation, Outbox, OutboxItem, RateLimit, Retention, Store } from './store.ts';
 import { DEFAULT_REDIS_KEY_PREFIX } from '../config/defaults.ts';
@@ -502,7 +502,7 @@ export class RedisStore implements Store, Outbox {
     const raw = await this.redis.imOutboxStale(1, `${this.keyPrefix}outbox:${owner}`, Math.max(0, Math.floor(olderThanMs)), count);
     return raw.flatMap(([id, fields]) => {
       const log = parseLogId(fields[fields.indexOf('l') + 1]!);
-      return log === undefined ? [] : [{ id, log, entry: parseEntry(fields[fields.indexOf('e') + 1]!, numbersMessages(log)) }];
+      return log === undefined ? [] : [{ id, log, entry: parseEntry(fields[fields.indexOf('e') + 1]!, log) }];
     });
   }
 
@@ -534,8 +534,7 @@ export class RedisStore implements Store, Outbox {
       Math.floor(limit),
       this.retention.maxAgeMs,
     );
-    const numbered = numbersMessages(log);
-    const entries = raw.map((item) => parseEntry(item, numbered));
+    const entries = raw.map((item) => parseEntry(item, log));
     return { entries, firstPos, lastPos };
   }
 
@@ -652,16 +651,14 @@ export class RedisStore implements Store, Outbox {
   }
 }
 
-/** Parses a log item, `<pos> <storedAt> <senderDevice> <targetDevice> <frame JSON>`. */
-function parseEntry(item: string, numbered: boolean): LogEntry {
+/** Parses an item of `log`, `<pos> <storedAt> <senderDevice> <targetDevice> <frame JSON>` (the frame as given to append). */
+function parseEntry(item: string, log: LogId): LogEntry {
   const a = item.indexOf(' ');
   const b = item.indexOf(' ', a + 1);
   const c = item.indexOf(' ', b + 1);
   const d = item.indexOf(' ', c + 1);
   const pos = Number(item.slice(0, a));
-  const frame = JSON.parse(item.slice(d + 1)) as LoggedFrame;
-  if (numbered && frame.type === 'message') frame.sequence_number = pos;
-  const entry: LogEntry = { pos, frame, storedAt: Number(item.slice(a + 1, b)) };
+  const entry: LogEntry = { pos, frame: frameAt(log, pos, JSON.parse(item.slice(d + 1)) as LoggedFrame), storedAt: Number(item.slice(a + 1, b)) };
   if (c > b + 1) entry.senderDevice = item.slice(b + 1, c);
   if (d > c + 1) entry.targetDevice = item.slice(c + 1, d);
   return entry;
