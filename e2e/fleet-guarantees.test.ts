@@ -58,7 +58,7 @@ describe('what a fleet promises a device', () => {
         content: 'stored, acked, never delivered', sequence_number: 0, timestamp: Date.now(),
       };
       const result = await store.append(privateLog(sender, recipient), frame, {
-        dedupKey: `${sender}:${msgId}`, senderDevice: 'phone', participants: [sender, recipient], outbox: true,
+        dedup: { scope: sender, id: msgId }, senderDevice: 'phone', participants: [sender, recipient], outbox: true,
         sender: { userId: sender, now: Date.now() },
       });
       if (result.status !== 'appended') throw new Error(`not appended: ${result.status}`);

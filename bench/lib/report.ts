@@ -119,6 +119,7 @@ export function formatReport(r: RunResults): string {
       '   per delivered message (idle CPU subtracted; a fleet\'s services not included), at the max step and at one',
       '   rate all three single-process servers kept up with: the cost comparison that does not depend on who',
       '   saturates first. "gateway÷this" is the gateway\'s max over this server\'s max.',
+      ...tputs.map(memoryLine),
       '',
     );
   }
@@ -165,6 +166,22 @@ export function formatReport(r: RunResults): string {
 }
 
 /** The step of the maximum: the highest delivered rate that kept up. */
+const MB = 1024 * 1024;
+const mb = (bytes: number): string => `${Math.round(bytes / MB)} MB`;
+
+/** What a server held after the search, over its idle figure; for a gateway, its store against the store's bound. */
+function memoryLine(t: ThroughputResult): string {
+  const [idle, after] = [t.memoryIdle?.[0], t.memoryAfter?.[0]];
+  if (idle === undefined || after === undefined) return `   ${t.target}: memory not measured`;
+  let line = `   ${t.target} after the search: RSS ${mb(after.rssBytes)} (idle ${mb(idle.rssBytes)}), heap ${mb(after.heapUsedBytes)} (idle ${mb(idle.heapUsedBytes)})`;
+  const store = after.store;
+  if (store !== undefined) {
+    line += `; store ${store.entries.toLocaleString('en-US')} entries counted ${mb(store.logBytes)} of ${mb(store.maxLogBytes)}, ` +
+      `${store.dedupKeys.toLocaleString('en-US')} of ${store.maxDedupKeys.toLocaleString('en-US')} dedup keys; bound ${mb(store.maxMessageBytes)}`;
+  }
+  return line;
+}
+
 function stepAtMax(t: ThroughputResult): StepResult | undefined {
   return t.steps.filter((s) => !s.saturated).sort((a, b) => b.deliveredRate - a.deliveredRate)[0];
 }
@@ -281,6 +298,19 @@ export function checkTargets(r: RunResults): TargetCheck[] {
           verdict: gw100k.rssPerConnKb <= 8 && gw100k.failed === 0 ? 'met' : 'missed',
         },
   );
+  // Idle sockets without a forced GC: what a server holds as it runs, garbage of the handshakes included.
+  const pairs = cap.filter((c) => c.target === 'gateway').flatMap((g) => {
+    const w = cap.find((c) => c.target === 'ws relay' && c.connections === g.connections);
+    return w === undefined ? [] : [{ n: g.connections, ratio: g.rssPerConnKbBeforeGc / w.rssPerConnKbBeforeGc, gw: g, ws: w }];
+  });
+  if (pairs.length > 0) {
+    const worst = Math.max(...pairs.map((p) => p.ratio));
+    checks.push({
+      target: 'idle RSS per socket without a forced GC <= 1.4x bare ws',
+      measured: pairs.map((p) => `${round(p.ratio)}x at ${p.n.toLocaleString('en-US')} (${p.gw.rssPerConnKbBeforeGc} vs ${p.ws.rssPerConnKbBeforeGc} KB)`).join(', '),
+      verdict: worst <= 1.4 ? 'met' : 'missed',
+    });
+  }
   const tputs = r.throughput?.filter((t): t is ThroughputResult => !failed(t)) ?? [];
   const by = (name: string): ThroughputResult | undefined => tputs.find((t) => t.target === name);
   const [gw, ws, sio] = [by('gateway'), by('ws relay'), by('socket.io relay')];
@@ -293,6 +323,27 @@ export function checkTargets(r: RunResults): TargetCheck[] {
       target: 'private throughput ahead of Socket.IO',
       measured: `${round(gw.maxRate / sio.maxRate)}x (${gw.maxRate} vs ${sio.maxRate} msg/s)`,
       verdict: gw.maxRate > sio.maxRate ? 'met' : 'missed',
+    });
+  }
+  const common = commonRate(tputs);
+  const atCommon = (t: ThroughputResult | undefined): StepResult | undefined => t?.steps.find((s) => s.offered === common);
+  const [gwCost, wsCost] = [atCommon(gw), atCommon(ws)];
+  if (gwCost !== undefined && wsCost !== undefined) {
+    const ratio = gwCost.serverUsPerMsg / wsCost.serverUsPerMsg;
+    checks.push({
+      target: 'CPU per message <= 1.5x the ws relay (at one rate both keep up with)',
+      measured: `${round(ratio)}x (${gwCost.serverUsPerMsg} vs ${wsCost.serverUsPerMsg} us at ${common} msg/s)`,
+      verdict: ratio <= 1.5 ? 'met' : 'missed',
+    });
+  }
+  const [idle, after] = [gw?.memoryIdle?.[0], gw?.memoryAfter?.[0]];
+  if (idle !== undefined && after?.store !== undefined) {
+    // The store's bound is of live heap; heapUsed read without a GC also counts garbage, so this errs on the high side.
+    const grown = after.heapUsedBytes - idle.heapUsedBytes;
+    checks.push({
+      target: 'heap after the throughput run within the store\'s documented bound',
+      measured: `+${mb(grown)} heap (RSS ${mb(after.rssBytes)}) against ${mb(after.store.maxMessageBytes)}`,
+      verdict: grown <= after.store.maxMessageBytes ? 'met' : 'missed',
     });
   }
   const half = gw?.atFractions.find((a) => a.fraction === 0.5);

@@ -30,6 +30,8 @@ export const GATEWAY_BENCH_ENV: Record<string, string> = {
 export interface MemoryStats {
   rssBytes: number;
   heapUsedBytes: number;
+  /** A gateway without Redis: what its in-memory store holds (/stats `memory_store`). */
+  store?: { entries: number; logBytes: number; maxLogBytes: number; dedupKeys: number; maxDedupKeys: number; maxMessageBytes: number };
 }
 
 export interface Target {
@@ -67,8 +69,18 @@ export interface GatewayOptions extends ServerOptions {
 
 async function memoryOf(url: string): Promise<MemoryStats> {
   const res = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(30_000) });
-  const body = (await res.json()) as { memory_usage_bytes: number; heap_used_bytes: number };
-  return { rssBytes: body.memory_usage_bytes, heapUsedBytes: body.heap_used_bytes };
+  const body = (await res.json()) as {
+    memory_usage_bytes: number;
+    heap_used_bytes: number;
+    memory_store?: { entries: number; log_bytes: number; max_log_bytes: number; dedup_keys: number; max_dedup_keys: number; max_message_bytes: number };
+  };
+  const stats: MemoryStats = { rssBytes: body.memory_usage_bytes, heapUsedBytes: body.heap_used_bytes };
+  const store = body.memory_store;
+  if (store !== undefined) {
+    const { entries, log_bytes: logBytes, max_log_bytes: maxLogBytes, dedup_keys: dedupKeys, max_dedup_keys: maxDedupKeys, max_message_bytes: maxMessageBytes } = store;
+    stats.store = { entries, logBytes, maxLogBytes, dedupKeys, maxDedupKeys, maxMessageBytes };
+  }
+  return stats;
 }
 
 /** Starts a server script as a child and waits for its HTTP endpoint; `inspect` also finds its inspector. */

@@ -14,14 +14,14 @@ const cap = Number(process.argv[3] ?? 500_000);
 const gc = globalThis.gc;
 if (gc === undefined) throw new Error('run with --expose-gc');
 
-const store = new MemoryStore({ maxEntries: 1, maxAgeMs: 7 * 24 * 3600_000, dedupTtlMs: 24 * 3600_000 }, { limit: 1e9, windowMs: 1000 }, cap);
+const store = new MemoryStore({ maxEntries: 1, maxAgeMs: 7 * 24 * 3600_000, dedupTtlMs: 24 * 3600_000 }, { limit: 1e9, windowMs: 1000 }, { maxDedupKeys: cap });
 gc();
 const base = process.memoryUsage().heapUsed;
 for (let i = 0; i < messages; i++) {
   const sender = `user${i % 1000}`;
   const msgId = `msg_${sender}_${1_706_180_400_000 + i}_x`;
   const frame = { type: 'message', msg_id: msgId, sender_id: sender, recipient_id: 'peer', recipient_type: 'user', content: 'x', sequence_number: 0, timestamp: Date.now() } as const;
-  await store.append(`d:${sender}:peer`, { ...frame }, { dedupKey: `${sender}:${msgId}` });
+  await store.append(`d:${sender}:peer`, { ...frame }, { dedup: { scope: sender, id: msgId } });
 }
 gc();
 const started = performance.now();

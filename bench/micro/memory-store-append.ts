@@ -19,6 +19,8 @@ if (baselinePath === undefined) throw new Error('usage: memory-store-append.ts <
 const messages = Number(process.argv[3] ?? 1_000_000);
 const rounds = Number(process.argv[4] ?? 3);
 const PAIRS = 500;
+const SENDERS = Array.from({ length: PAIRS }, (_, pair) => `sender${pair}`);
+const RECIPIENTS = Array.from({ length: PAIRS }, (_, pair) => `recipient${pair}`);
 const Baseline = ((await import(resolve(baselinePath))) as { MemoryStore: StoreClass }).MemoryStore;
 
 /** Nanoseconds per append over `messages` appends to a fresh store, after a warm-up. */
@@ -28,11 +30,14 @@ async function run(Store: StoreClass): Promise<number> {
   const started = process.hrtime.bigint();
   for (let i = 0; i < messages; i++) {
     const pair = i % PAIRS;
-    const sender = `sender${pair}`;
-    const recipient = `recipient${pair}`;
+    // The sender is its socket's user id, one string for all its messages.
+    const sender = SENDERS[pair]!;
+    const recipient = RECIPIENTS[pair]!;
     const msgId = `msg_${sender}_${1_706_180_400_000 + i}_x`;
     const frame: MessageFrame = { type: 'message', msg_id: msgId, sender_id: sender, recipient_id: recipient, recipient_type: 'user', content: 'hello there', sequence_number: 0, timestamp: 1_706_180_400_000 + i };
-    await store.append(`d:${recipient}:${sender}`, frame, { dedupKey: `${sender}:${msgId}`, senderDevice: 'phone', participants: [sender, recipient] });
+    // Both forms of the dedup option: a baseline from before `dedup` took `dedupKey`.
+    const options = { dedup: { scope: sender, id: msgId }, dedupKey: `${sender}:${msgId}`, senderDevice: 'phone', participants: [sender, recipient] };
+    await store.append(`d:${recipient}:${sender}`, frame, options);
   }
   const ns = Number(process.hrtime.bigint() - started) / messages;
   await store.close();

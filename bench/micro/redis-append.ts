@@ -51,7 +51,7 @@ async function round(store: Store, r: number): Promise<{ gateway: number; redis:
   const gateway = await cpuPerCall(rate, total, (i) => {
     const f = frame(i);
     return store.append(`d:${f.sender_id}:${f.recipient_id}`, f, {
-      dedupKey: `${f.sender_id}:${r}:${f.msg_id}`,
+      dedup: { scope: f.sender_id, id: `${r}:${f.msg_id}` },
       participants: [f.sender_id, f.recipient_id],
       outbox: true,
       sender: { userId: f.sender_id, now: Date.now() },

@@ -104,7 +104,7 @@ async function measure(kind: 'gateway' | 'ws', n: number, options: CapacityOptio
     await target.collectGarbage();
     const loaded = await target.memory();
     const usage = await pool.all<UsageResult>({ op: 'usage' });
-    const per = (after: MemoryStats[], field: keyof MemoryStats): number =>
+    const per = (after: MemoryStats[], field: 'rssBytes' | 'heapUsedBytes'): number =>
       round(after.reduce((sum, m, i) => sum + m[field] - idle[i]![field], 0) / 1024 / Math.max(1, opened.opened));
     return {
       target: target.label,

@@ -75,7 +75,8 @@ export interface ThroughputResult {
   /** Highest delivered rate of any step, overloaded ones included. */
   peakRate: number;
   atFractions: Array<StepResult & { fraction: number }>;
-  /** The servers' /stats after the last step of the search: what the message state left in memory. */
+  /** The servers' /stats with every socket open, before the first step, and after the last step of the search: what the message state left in memory. */
+  memoryIdle: MemoryStats[];
   memoryAfter: MemoryStats[];
 }
 
@@ -165,6 +166,7 @@ interface Prepared {
   connect: OpenResult;
   idleCpuPct: number;
   idleServicesCpuPct?: number;
+  memoryIdle: MemoryStats[];
   /** Runs one step at `rate` with a window of `windowMs` after the warm-up. */
   step(rate: number, windowMs: number): Promise<StepResult>;
 }
@@ -224,14 +226,15 @@ async function prepare(session: Session, options: ThroughputOptions): Promise<Pr
     await pool.all({ op: 'quiesce', idleMs: 300, timeoutMs: 60_000 });
     return summarise(rate, results, from!, to!, idleCpuPct, idleServicesCpuPct ?? 0);
   };
-  return { session, connect, idleCpuPct, ...(idleServicesCpuPct === undefined ? {} : { idleServicesCpuPct }), step };
+  const memoryIdle = await target.memory();
+  return { session, connect, idleCpuPct, ...(idleServicesCpuPct === undefined ? {} : { idleServicesCpuPct }), memoryIdle, step };
 }
 
 /** Steps the offered load up by `factor` until a step does not keep up, then bisects between the last two. */
 async function findMax(
   run: Prepared,
   options: ThroughputOptions,
-): Promise<Pick<ThroughputResult, 'connect' | 'idleCpuPct' | 'idleServicesCpuPct' | 'steps' | 'maxRate' | 'peakRate' | 'memoryAfter'>> {
+): Promise<Pick<ThroughputResult, 'connect' | 'idleCpuPct' | 'idleServicesCpuPct' | 'steps' | 'maxRate' | 'peakRate' | 'memoryIdle' | 'memoryAfter'>> {
   const label = run.session.target.label;
   const steps: StepResult[] = [];
   const step = async (rate: number, what: string): Promise<StepResult> => {
@@ -262,6 +265,7 @@ async function findMax(
     steps,
     maxRate: good?.deliveredRate ?? 0,
     peakRate: Math.max(...steps.map((s) => s.deliveredRate)),
+    memoryIdle: run.memoryIdle,
     memoryAfter: await run.session.target.memory(),
   };
 }

@@ -19,7 +19,7 @@ function rateLimit(config: GatewayConfig): { limit: number; windowMs: number } {
 
 export function memoryBackends(config: GatewayConfig): Backends {
   return {
-    store: new MemoryStore(config.retention, rateLimit(config), config.memoryDedupMaxKeys),
+    store: new MemoryStore(config.retention, rateLimit(config), { maxDedupKeys: config.memoryDedupMaxKeys, maxLogBytes: config.memoryLogMaxBytes }),
     registry: localRegistry(config),
     bus: new MemoryBus(),
     fleet: false,

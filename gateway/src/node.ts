@@ -35,6 +35,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { CloseCode } from './protocol/errors.ts';
 import type { Registry } from './registry/registry.ts';
+import { MemoryStore } from './store/memory-store.ts';
 import type { Store } from './store/store.ts';
 import { FrameHandler } from './api/frame-handler.ts';
 import { BearerTokens } from './api/grpc-auth.ts';
@@ -271,6 +272,7 @@ export class GatewayNode {
         user_mapping_size: this.hub.userCount,
         group_membership_size: await this.backends.store.groupCount(),
       },
+      ...(this.backends.store instanceof MemoryStore ? { memory_store: memoryStoreStats(this.backends.store) } : {}),
     };
   }
 
@@ -340,4 +342,9 @@ export class GatewayNode {
 
 async function counterValue(counter: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
   return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
+function memoryStoreStats(store: MemoryStore): Record<string, number> {
+  const { entries, logBytes, maxLogBytes, dedupKeys, maxDedupKeys } = store.usage();
+  return { entries, log_bytes: logBytes, max_log_bytes: maxLogBytes, dedup_keys: dedupKeys, max_dedup_keys: maxDedupKeys, max_message_bytes: store.maxMessageBytes };
 }

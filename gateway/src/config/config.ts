@@ -41,6 +41,8 @@ export interface GatewayConfig {
   retention: { maxEntries: number; maxAgeMs: number; dedupTtlMs: number };
   /** Dedup keys the in-memory store keeps at most (Redis keeps each for its TTL). */
   memoryDedupMaxKeys: number;
+  /** The in-memory store's logs at most, in estimated bytes (Redis is bounded by its own maxmemory). */
+  memoryLogMaxBytes: number;
   replayBatch: number;
   drain: { closesPerSecond: number; shutdownTimeoutMs: number };
   tls: { certFile: string | undefined; keyFile: string | undefined; reloadIntervalMs: number; clientCaFile: string | undefined };
@@ -248,7 +250,8 @@ export const CONFIG_VARIABLES = {
   LOG_RETENTION_COUNT: integer(10_000, 1, undefined, 'Messages kept per conversation for offline delivery'),
   LOG_RETENTION_MS: integer(7 * DAY_MS, 1000, undefined, 'Age after which messages leave the conversation logs (7 days)'),
   DEDUP_TTL_MS: integer(DAY_MS, 1000, undefined, 'How long a (sender, msg_id) pair is remembered for dedup'),
-  MEMORY_DEDUP_MAX_KEYS: integer(500_000, 2, undefined, 'Without Redis: dedup keys kept at most (~100 MB); past it the oldest are forgotten before DEDUP_TTL_MS'),
+  MEMORY_DEDUP_MAX_KEYS: integer(500_000, 2, undefined, 'Without Redis: dedup keys kept at most (at most 200 bytes of heap each); past it the oldest are forgotten before DEDUP_TTL_MS'),
+  MEMORY_LOG_MAX_MB: integer(512, 1, undefined, 'Without Redis: the conversation logs together at most, in MB of heap (estimated per entry); past it the oldest entries of all logs go first'),
   REPLAY_BATCH: integer(200, 1, undefined, 'Messages read per log page during replay on connect'),
   DRAIN_CLOSES_PER_SECOND: integer(500, 1, undefined, 'Sockets closed per second while draining'),
   SHUTDOWN_TIMEOUT_MS: integer(60_000, 100, undefined, 'Longest a SIGTERM drain may take before the process exits anyway'),
@@ -341,6 +344,7 @@ export function loadConfig(env: Source = process.env): GatewayConfig {
     heartbeatTimeoutMs: v.HEARTBEAT_TIMEOUT_MS,
     retention: { maxEntries: v.LOG_RETENTION_COUNT, maxAgeMs: v.LOG_RETENTION_MS, dedupTtlMs: v.DEDUP_TTL_MS },
     memoryDedupMaxKeys: v.MEMORY_DEDUP_MAX_KEYS,
+    memoryLogMaxBytes: v.MEMORY_LOG_MAX_MB * 1024 * 1024,
     replayBatch: v.REPLAY_BATCH,
     drain: { closesPerSecond: v.DRAIN_CLOSES_PER_SECOND, shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS },
     tls: { certFile: v.TLS_CERT_FILE, keyFile: v.TLS_KEY_FILE, reloadIntervalMs: v.TLS_RELOAD_INTERVAL_MS, clientCaFile: v.GRPC_CLIENT_CA_FILE },

@@ -73,7 +73,7 @@ export class Messenger {
     if (msg.metadata !== undefined) frame.metadata = msg.metadata;
     const logId = isGroup ? groupLog(msg.recipient_id) : privateLog(senderId, msg.recipient_id);
     const result = await dependency('store', store.append(logId, frame, {
-      dedupKey: `${senderId}:${msg.msg_id}`,
+      dedup: { scope: senderId, id: msg.msg_id },
       senderDevice: socket.deviceId,
       participants: isGroup ? undefined : [senderId, msg.recipient_id],
       outbox: true,

@@ -52,7 +52,7 @@ export class Pusher {
     };
     const logId = pushLog(req.userId);
     const result = await dependency('store', this.store.append(logId, frame, {
-      dedupKey: `push:${req.senderId}:${req.msgId}`,
+      dedup: { scope: `push:${req.senderId}`, id: req.msgId },
       ...(req.deviceId === '' ? {} : { targetDevice: req.deviceId }),
     }));
     if (result.status !== 'appended') {

@@ -13,7 +13,7 @@
  *                                append and read; TTL maxAge + 1 min, so an
  *                                idle log vanishes whole.
  *   <p>seq:<logId>               string, the log's last position (INCR). No TTL.
- *   <p>dedup:<dedupKey>          string, the position first stored under the key; TTL dedupTtl.
+ *   <p>dedup:<scope>:<id>        string, the position first stored under the key; TTL dedupTtl.
  *   <p>msg:<msgId>               set of `<logId> <pos> <senderId>`: where a msg_id
  *                                was stored, for client acks; TTL like the log.
  *   <p>convs:<userId>            set of the user's d: logs; TTL idle (below).
@@ -442,7 +442,7 @@ export class RedisStore implements Store, Outbox {
 
   append(log: LogId, frame: LoggedFrame, options: AppendOptions = {}): Promise<AppendResult> {
     const p = this.keyPrefix;
-    const { dedupKey, senderDevice, targetDevice, participants = [], sender } = options;
+    const { dedup, senderDevice, targetDevice, participants = [], sender } = options;
     const isMessage = frame.type === 'message';
     const owner = options.outbox === true ? this.nodeId : '';
     if (owner === undefined) return Promise.reject(new Error('RedisStore: an append to the outbox needs the nodeId option'));
@@ -450,7 +450,7 @@ export class RedisStore implements Store, Outbox {
     const keys = [
       `${p}log:${log}`,
       `${p}seq:${log}`,
-      `${p}dedup:${dedupKey ?? ''}`,
+      `${p}dedup:${dedup === undefined ? '' : `${dedup.scope}:${dedup.id}`}`,
       `${p}msg:${isMessage ? frame.msg_id : ''}`,
       `${p}outbox:${owner}`,
       `${p}members:${memberOf ?? ''}`,
@@ -459,7 +459,7 @@ export class RedisStore implements Store, Outbox {
     ];
     const args: Arg[] = [
       keys.length,
-      dedupKey === undefined ? 0 : Math.max(1, Math.ceil(this.retention.dedupTtlMs)),
+      dedup === undefined ? 0 : Math.max(1, Math.ceil(this.retention.dedupTtlMs)),
       log,
       isMessage ? frame.sender_id : '',
       senderDevice ?? '',

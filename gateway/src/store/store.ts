@@ -9,8 +9,11 @@ import type { LogId } from '../conversation-log/log-id.ts';
 import type { LoggedFrame } from '../protocol/frames.ts';
 
 export interface AppendOptions {
-  /** Refuse the append when this key was seen within the dedup window. */
-  dedupKey?: string;
+  /**
+   * Refuse the append when (scope, id) was seen within the dedup window: the
+   * id is the client's msg_id, the scope whose ids are unique (the sender).
+   */
+  dedup?: { scope: string; id: string };
   senderDevice?: string;
   targetDevice?: string;
   /** Users whose conversation index gains this log (private conversations). */

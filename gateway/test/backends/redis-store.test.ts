@@ -64,8 +64,8 @@ describe('on a running Redis', () => {
       await a.remove('node-a', [boxed.outboxId]);
       expect(await a.stale('node-a', 0, 10)).toEqual([]);
       // A duplicate is not recorded again.
-      const again = await a.append('d:alice:bob', message('m3'), { dedupKey: 'alice:m3', outbox: true });
-      await a.append('d:alice:bob', message('m3'), { dedupKey: 'alice:m3', outbox: true });
+      const again = await a.append('d:alice:bob', message('m3'), { dedup: { scope: 'alice', id: 'm3' }, outbox: true });
+      await a.append('d:alice:bob', message('m3'), { dedup: { scope: 'alice', id: 'm3' }, outbox: true });
       expect((await a.stale('node-a', 0, 10)).map((i) => i.id)).toEqual([again.status === 'appended' ? again.outboxId : '']);
     });
 
@@ -167,7 +167,7 @@ describe('on a running Redis', () => {
         const group = n % 5 === 0;
         const log = group ? 'g:team' : sender === 'alice' ? 'd:alice:bob' : 'd:bob:carol';
         return store.append(log, message(id, sender, group ? 'team' : 'bob'), {
-          dedupKey: `${sender}:${id}`,
+          dedup: { scope: sender, id },
           sender: { userId: sender, now: Date.now(), ...(group ? { mustBeMemberOf: 'team' } : {}) },
         });
       });
@@ -229,7 +229,7 @@ describe('when Redis goes away', () => {
 
   it('fails fast while Redis is down and serves its data again after restart()', async () => {
     store = await openStore(redis.url, SETTINGS);
-    await store.append('d:alice:bob', message('m1'), { dedupKey: 'alice:m1', participants: ['alice', 'bob'] });
+    await store.append('d:alice:bob', message('m1'), { dedup: { scope: 'alice', id: 'm1' }, participants: ['alice', 'bob'] });
     await store.advanceCursor('bob', 'phone', 'd:alice:bob', 1);
     await store.addMember('team', 'bob');
     expect(await store.healthy()).toBe(true);
@@ -243,7 +243,7 @@ describe('when Redis goes away', () => {
     await client.container.stop(client.container.getById(redis.container.getId()), { timeout: 0 });
     expect(await store.healthy()).toBe(false);
     for (const call of [
-      () => store!.append('d:alice:bob', message('m2'), { dedupKey: 'alice:m2' }),
+      () => store!.append('d:alice:bob', message('m2'), { dedup: { scope: 'alice', id: 'm2' } }),
       () => store!.read('d:alice:bob', 0, 10),
       () => store!.cursors('bob', 'phone'),
     ]) {
@@ -255,8 +255,8 @@ describe('when Redis goes away', () => {
     await redis.restart();
     await waitUntil('store healthy again', () => store!.healthy(), 10_000);
     expect(await store.read('d:alice:bob', 0, 10)).toMatchObject({ firstPos: 1, lastPos: 1, entries: [{ pos: 1 }] });
-    expect(await store.append('d:alice:bob', message('m1'), { dedupKey: 'alice:m1' })).toEqual({ status: 'duplicate', pos: 1 });
-    const next = await store.append('d:alice:bob', message('m2'), { dedupKey: 'alice:m2' });
+    expect(await store.append('d:alice:bob', message('m1'), { dedup: { scope: 'alice', id: 'm1' } })).toEqual({ status: 'duplicate', pos: 1 });
+    const next = await store.append('d:alice:bob', message('m2'), { dedup: { scope: 'alice', id: 'm2' } });
     expect(next.status === 'appended' && next.entry.pos).toBe(2);
     expect(await store.cursors('bob', 'phone')).toEqual(new Map([['d:alice:bob', 1]]));
     expect(await store.isMember('team', 'bob')).toBe(true);

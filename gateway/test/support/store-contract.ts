@@ -105,11 +105,11 @@ export function storeContract(name: string, open: OpenStore): void {
 
     it('refuses a repeated dedup key and reports the original position', async () => {
       const store = await make();
-      await store.append('d:a:b', message('m1'), { dedupKey: 'alice:m1' });
-      expect(await store.append('d:a:b', message('m1'), { dedupKey: 'alice:m1' })).toEqual({ status: 'duplicate', pos: 1 });
+      await store.append('d:a:b', message('m1'), { dedup: { scope: 'alice', id: 'm1' } });
+      expect(await store.append('d:a:b', message('m1'), { dedup: { scope: 'alice', id: 'm1' } })).toEqual({ status: 'duplicate', pos: 1 });
       expect(await store.lastPositions(['d:a:b', 'd:x:y'])).toEqual([1, 0]);
       expect(await store.lastPositions([])).toEqual([]);
-      const other = await store.append('d:a:b', message('m2'), { dedupKey: 'alice:never-sent' });
+      const other = await store.append('d:a:b', message('m2'), { dedup: { scope: 'alice', id: 'never-sent' } });
       expect(other.status === 'appended' && other.entry.pos).toBe(2);
     });
 
@@ -128,7 +128,7 @@ export function storeContract(name: string, open: OpenStore): void {
     it('appends a message once when 50 callers race with one dedup key', async () => {
       const store = await make();
       const results = await Promise.all(
-        Array.from({ length: 50 }, () => store.append('d:alice:bob', message('m1'), { dedupKey: 'alice:m1' })),
+        Array.from({ length: 50 }, () => store.append('d:alice:bob', message('m1'), { dedup: { scope: 'alice', id: 'm1' } })),
       );
       const appended = results.filter((r) => r.status === 'appended');
       expect(appended).toHaveLength(1);
@@ -285,7 +285,7 @@ export function storeContract(name: string, open: OpenStore): void {
     /** A send as the gateway makes it: rate and membership checked in the append itself. */
     const send = (store: Store, sender: string, at: number, msgId: string, group?: string): Promise<AppendResult> =>
       store.append(group === undefined ? privateLog(sender, 'zed') : `g:${group}`, message(msgId, sender, group ?? 'zed'), {
-        dedupKey: `${sender}:${msgId}`,
+        dedup: { scope: sender, id: msgId },
         sender: group === undefined ? { userId: sender, now: at } : { userId: sender, now: at, mustBeMemberOf: group },
       });
     const statuses = (results: AppendResult[]): string[] => results.map((r) => (r.status === 'refused' ? r.reason : r.status));
@@ -333,8 +333,8 @@ export function storeContract(name: string, open: OpenStore): void {
     it('shares logs, cursors and groups between the nodes of a fleet', async () => {
       const a = await make();
       const b = await make(settings(), a);
-      await a.append('d:alice:bob', message('m1'), { dedupKey: 'alice:m1', participants: ['alice', 'bob'] });
-      expect(await b.append('d:alice:bob', message('m1'), { dedupKey: 'alice:m1' })).toEqual({ status: 'duplicate', pos: 1 });
+      await a.append('d:alice:bob', message('m1'), { dedup: { scope: 'alice', id: 'm1' }, participants: ['alice', 'bob'] });
+      expect(await b.append('d:alice:bob', message('m1'), { dedup: { scope: 'alice', id: 'm1' } })).toEqual({ status: 'duplicate', pos: 1 });
       expect(await b.userConversations('bob')).toEqual(['d:alice:bob']);
       await b.advanceCursor('bob', 'phone', 'd:alice:bob', 1);
       expect(await a.cursors('bob', 'phone')).toEqual(new Map([['d:alice:bob', 1]]));

@@ -32,7 +32,7 @@ describe('ordered delivery per socket', () => {
       type: 'message', msg_id: `m${n}`, sender_id: 'alice', recipient_id: 'bob', recipient_type: 'user',
       content: `c${n}`, sequence_number: 0, timestamp: Date.now(),
     };
-    const result = await gw.backends.store.append(LOG, frame, { dedupKey: `alice:m${n}`, senderDevice: 'phone', participants: ['alice', 'bob'] });
+    const result = await gw.backends.store.append(LOG, frame, { dedup: { scope: 'alice', id: `m${n}` }, senderDevice: 'phone', participants: ['alice', 'bob'] });
     if (result.status !== 'appended') throw new Error('not appended');
     return result.entry;
   }

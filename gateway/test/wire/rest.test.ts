@@ -135,6 +135,12 @@ describe('REST API over real HTTP', () => {
       expect(loop.utilization).toBeGreaterThanOrEqual(0);
       expect(loop.utilization).toBeLessThanOrEqual(1);
       expect(loop.delay_p99_ms).toBeTypeOf('number');
+      // One node without Redis: the in-memory store's holdings against its bound.
+      const store = stats.memory_store as Record<string, number>;
+      expect(store.entries).toBeGreaterThanOrEqual(1);
+      expect(store.log_bytes).toBeGreaterThan(0);
+      expect(store).toMatchObject({ max_log_bytes: 512 * 1024 * 1024, dedup_keys: 1, max_dedup_keys: 500_000 });
+      expect(store.max_message_bytes).toBe(512 * 1024 * 1024 + 500_000 * 200);
     });
   });
 
