@@ -9,7 +9,8 @@ import { WebSocket } from 'ws';
 import type { LogOrder } from '../delivery/log-order.ts';
 import type { RegistrationToken } from '../registry/registry.ts';
 import { closing, isClosing, SessionState, type HeldEntry, type SessionFields } from '../session/session.ts';
-import { corkUntilTurnEnds, whenDrained } from '../session/raw-socket.ts';
+import { corkUntilTurnEnds, whenDrained, writeFrame } from '../session/raw-socket.ts';
+import { TextFrame } from './text-frame.ts';
 
 /** What handles a socket's events (session/lifecycle.ts); one shared instance, referenced from each socket. */
 export interface SocketOwner {
@@ -62,7 +63,7 @@ export class ClientSocket extends WebSocket implements SessionFields {
    * client that never reads and sends tiny frames would otherwise grow the
    * gateway by its replies. False when not sent.
    */
-  sendText(text: string | Buffer): boolean {
+  sendText(text: string | TextFrame): boolean {
     if (isClosing(this) || this.readyState !== WebSocket.OPEN) return false;
     const owner = this.owner;
     if (owner !== null && this.bufferedAmount > owner.sendBufferMaxBytes) {
@@ -73,9 +74,9 @@ export class ClientSocket extends WebSocket implements SessionFields {
     return true;
   }
 
-  private writeFrame(text: string | Buffer): void {
+  private writeFrame(text: string | TextFrame): void {
     if (!this.corked) corkUntilTurnEnds(this);
-    this.send(text, { binary: false });
+    writeFrame(this, (typeof text === 'string' ? TextFrame.of(text) : text).wire);
   }
 
   /** Resolves once the kernel buffer has room again (at once if it has), or the socket closes. */

@@ -27,6 +27,7 @@ import type { MessageFrame } from '../protocol/frames.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
 import type { Outbox, OutboxItem, Store } from '../store/store.ts';
 import type { UserDelivery } from './user-delivery.ts';
+import { TextFrame } from '../connections/text-frame.ts';
 
 export interface DispatcherOptions {
   nodeId: string;
@@ -147,8 +148,8 @@ export class Dispatcher {
   private async live(logId: LogId, entry: LogEntry): Promise<void> {
     if (!isPrivateLog(logId)) return; // group logs go live through their record
     const frame = entry.frame as MessageFrame;
-    // Bytes once for both users' sockets and forwards, not a string re-encoded by each.
-    const text = Buffer.from(encodeLogged(frame));
+    // Framed once for both users' sockets (and its JSON for forwards), not encoded again by each.
+    const text = TextFrame.of(encodeLogged(frame));
     const { sender_id: senderId, recipient_id: recipientId } = frame;
     await Promise.all([
       this.users.toUser(recipientId, logId, entry, text),

@@ -21,6 +21,7 @@ import { groupLog, membershipLog, type LogId } from '../conversation-log/log-id.
 import type { Store } from '../store/store.ts';
 import type { LocalDelivery } from './local-delivery.ts';
 import type { RetryQueue } from './retry-queue.ts';
+import { TextFrame } from '../connections/text-frame.ts';
 
 /** Members written per event-loop turn. */
 const SLICE = 1000;
@@ -54,8 +55,8 @@ export class GroupFanout {
       return;
     }
     const members = await this.store.groupMembers(groupId);
-    // `ws` sends a Buffer as it is; a string it would measure and encode again for every socket.
-    const text = Buffer.from(json);
+    // Framed once for every member's socket.
+    const text = TextFrame.of(json);
     for (let start = 0; start < members.length; start += this.slice) {
       if (start > 0) await nextTurn();
       const end = Math.min(start + this.slice, members.length);

@@ -25,6 +25,7 @@ import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { errorText } from '../observability/logger.ts';
 import { LogOrder, UNKNOWN } from './log-order.ts';
+import type { TextFrame } from '../connections/text-frame.ts';
 
 /** Entries held for one socket behind one gap before the store is read instead. */
 const MAX_HELD = 1000;
@@ -66,7 +67,7 @@ export class LocalDelivery {
    * The device that sent a message is passed too: the entry is not written to
    * it (visibleTo), but its place in the log moves on.
    */
-  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): number {
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): number {
     let delivered = 0;
     for (const socket of this.hub.devices(userId)) {
       if (this.toSocket(socket, logId, entry, text)) delivered++;
@@ -75,7 +76,7 @@ export class LocalDelivery {
   }
 
   /** Gives one entry to one socket: now, or once the entries before it are there. True when it is for this device. */
-  toSocket(socket: ClientSocket, logId: LogId, entry: LogEntry, text: string | Buffer): boolean {
+  toSocket(socket: ClientSocket, logId: LogId, entry: LogEntry, text: string | TextFrame): boolean {
     const visible = visibleTo(entry, socket.userId, socket.deviceId);
     if (holdLive(socket, logId, entry, text)) return visible;
     const order = orderOf(socket, logId, UNKNOWN);
@@ -159,7 +160,7 @@ export class LocalDelivery {
   }
 
   /** Writes one entry if the device may see it (the socket closes a slow consumer itself). */
-  write(socket: ClientSocket, logId: LogId, entry: LogEntry, text: string | Buffer): void {
+  write(socket: ClientSocket, logId: LogId, entry: LogEntry, text: string | TextFrame): void {
     if (!visibleTo(entry, socket.userId, socket.deviceId)) return;
     if (!socket.sendText(text)) return;
     if (entry.frame.type === 'message') this.metrics.messagesDelivered.inc();

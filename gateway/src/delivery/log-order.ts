@@ -8,11 +8,12 @@
  * LocalDelivery does the writing and reads gaps from the store.
  */
 import type { LogEntry } from '../conversation-log/entry.ts';
+import type { TextFrame } from '../connections/text-frame.ts';
 
 /** An entry with its encoded frame, waiting for the entries before it. */
 export interface Early {
   entry: LogEntry;
-  text: string | Buffer;
+  text: string | TextFrame;
 }
 
 /** `given` of a log whose starting point on this socket is not known yet. */

@@ -6,6 +6,7 @@
 import type { LogId } from '../conversation-log/log-id.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
 import type { LocalDelivery } from './local-delivery.ts';
+import type { TextFrame } from '../connections/text-frame.ts';
 
 export interface UserDelivery {
   /**
@@ -14,7 +15,7 @@ export interface UserDelivery {
    * devices may see it. `text` is the entry's frame as encoded for sockets
    * (its UTF-8 bytes when it goes to more than one user: encoded once).
    */
-  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): Promise<number>;
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): Promise<number>;
 }
 
 /** A node alone: every device is on it. */
@@ -25,7 +26,7 @@ export class LocalUserDelivery implements UserDelivery {
     this.local = local;
   }
 
-  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): Promise<number> {
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): Promise<number> {
     // The sending device too: nothing is written to it, but its place in the log moves on.
     return Promise.resolve(this.local.toUser(userId, logId, entry, text));
   }

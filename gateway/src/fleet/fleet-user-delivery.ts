@@ -13,6 +13,7 @@ import { errorText, type Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { LogEntry } from '../conversation-log/entry.ts';
 import type { ForwardedDelivery, PeerClient } from './peer-client.ts';
+import type { TextFrame } from '../connections/text-frame.ts';
 
 export interface FleetParts {
   registry: Registry;
@@ -30,7 +31,7 @@ export class FleetUserDelivery implements UserDelivery {
     this.fleet = fleet;
   }
 
-  async toUser(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): Promise<number> {
+  async toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): Promise<number> {
     // The sending device too: nothing is written to it, but its place in the log moves on.
     const delivered = this.local.toUser(userId, logId, entry, text);
     const { registry, peers, nodeId, log } = this.fleet;
@@ -51,7 +52,7 @@ export class FleetUserDelivery implements UserDelivery {
 }
 
 /** The delivery as the peer service carries it: the frame as the bytes sockets get, not encoded again. */
-function forwarded(userId: string, logId: LogId, entry: LogEntry, text: string | Buffer): ForwardedDelivery {
+function forwarded(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): ForwardedDelivery {
   return {
     user_id: userId,
     entry: {
@@ -60,7 +61,7 @@ function forwarded(userId: string, logId: LogId, entry: LogEntry, text: string |
       stored_at: entry.storedAt,
       sender_device: entry.senderDevice ?? '',
       target_device: entry.targetDevice ?? '',
-      frame: typeof text === 'string' ? Buffer.from(text) : text,
+      frame: typeof text === 'string' ? Buffer.from(text) : text.json,
     },
   };
 }

@@ -12,6 +12,7 @@ import type { IMGatewayPeerServiceHandlers } from '../proto/generated/im/gateway
 import { CloseCode } from '../protocol/errors.ts';
 import { idProblem } from '../protocol/validate.ts';
 import { checkDelivery } from './delivery-check.ts';
+import { TextFrame } from '../connections/text-frame.ts';
 
 /** What a peer may close with (drain, replaced, closed by server); 0 means closed by server. */
 const PEER_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.SERVICE_RESTART, CloseCode.REPLACED, CloseCode.CLOSED_BY_SERVER]);
@@ -43,6 +44,6 @@ export function peerHandlers(parts: PeerHandlerParts): IMGatewayPeerServiceHandl
 function deliver(local: LocalDelivery, delivery: Delivery__Output): DeliveryResult {
   const checked = checkDelivery(delivery);
   if (typeof checked === 'string') return { delivered: 0, code: grpc.status.INVALID_ARGUMENT, details: checked };
-  const delivered = local.toUser(checked.userId, checked.logId, checked.entry, checked.frame);
+  const delivered = local.toUser(checked.userId, checked.logId, checked.entry, TextFrame.of(checked.frame));
   return { delivered, code: grpc.status.OK, details: '' };
 }

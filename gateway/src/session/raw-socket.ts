@@ -1,8 +1,8 @@
 /**
  * The one place that reaches into `ws` internals: `_socket`, the net.Socket
  * a WebSocket writes to. `ws` offers no public way to batch writes across
- * frames or to wait for the kernel buffer to drain, and both are on the
- * gateway's hot path.
+ * frames, to write a frame built once for many sockets, or to wait for the
+ * kernel buffer to drain, and all three are on the gateway's hot path.
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
@@ -39,6 +39,17 @@ function uncorkAll(): void {
     rawSocket(ws)?.uncork();
   }
   corkedSockets.length = 0;
+}
+
+/**
+ * Writes a frame built by the gateway (connections/text-frame.ts) to the
+ * socket under `ws`, where `ws` would write it. Safe because the server runs
+ * without permessage-deflate (api/ws-server.ts) and never sends Blobs: `ws`
+ * then queues nothing of its own, so this write keeps its place among the
+ * frames `ws` writes (pings, close), and `bufferedAmount` counts it.
+ */
+export function writeFrame(ws: WebSocket, wire: Buffer): void {
+  rawSocket(ws)?.write(wire);
 }
 
 /** Resolves once the kernel buffer has room again (at the next turn if it has), or the socket closes. */

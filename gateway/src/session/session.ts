@@ -14,6 +14,7 @@
  */
 import type { LogEntry } from '../conversation-log/entry.ts';
 import type { LogId } from '../conversation-log/log-id.ts';
+import type { TextFrame } from '../connections/text-frame.ts';
 
 export const SessionState = {
   /** Upgraded with a verified token; paused (its frames wait in the kernel) while the device limit is checked. */
@@ -35,7 +36,7 @@ export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 export interface HeldEntry {
   log: LogId;
   entry: LogEntry;
-  text: string | Buffer;
+  text: string | TextFrame;
 }
 
 /** The fields of a socket that make up its session (connections/client-socket.ts declares them). */
@@ -88,7 +89,7 @@ export function registered(s: SessionFields): boolean {
  * open for entries: not admitted yet, or closing); false when it is Live and
  * the entry goes through its log order.
  */
-export function holdLive(s: SessionFields, log: LogId, entry: LogEntry, text: string | Buffer): boolean {
+export function holdLive(s: SessionFields, log: LogId, entry: LogEntry, text: string | TextFrame): boolean {
   switch (s.state) {
     case SessionState.Live:
       return false;

@@ -80,9 +80,19 @@ export const DEDUP_KEY_BYTES = 200;
 export function entryBytes(frame: LoggedFrame): number {
   if (frame.type !== 'message') return ENTRY_OVERHEAD_BYTES;
   const text = frame.content.length + frame.msg_id.length;
-  // A parsed metadata object holds about three times its JSON in heap.
-  return ENTRY_OVERHEAD_BYTES + 2 * text + (frame.metadata === undefined ? 0 : 3 * JSON.stringify(frame.metadata).length);
+  return ENTRY_OVERHEAD_BYTES + 2 * text + (frame.metadata === undefined ? 0 : metadataBytes(frame.metadata));
 }
+
+/** A parsed metadata object holds about three times its JSON in heap. */
+function metadataBytes(metadata: object): number {
+  try {
+    return 3 * JSON.stringify(metadata).length;
+  } catch {
+    // Nested past the stack: only an entry stored without the edge's bounds (tests do); counted as large.
+    return UNENCODABLE_METADATA_BYTES;
+  }
+}
+const UNENCODABLE_METADATA_BYTES = 1024 * 1024;
 
 export interface MemoryLimits {
   /** Dedup keys kept at most; beyond it the oldest are forgotten before their TTL. */

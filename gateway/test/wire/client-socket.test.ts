@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ClientSocket } from '../../src/connections/client-socket.ts';
 import { rawSocket } from '../../src/session/raw-socket.ts';
+import { TextFrame } from '../../src/connections/text-frame.ts';
 
 interface RawSocket {
   _writev?: (chunks: unknown[], cb: (err?: Error | null) => void) => void;
@@ -60,13 +61,23 @@ describe('client socket write batching', () => {
   it('sends the frames of one turn in one write, in order, as text', async () => {
     const received = receive(3);
     expect(serverSide.sendText('one')).toBe(true);
-    expect(serverSide.sendText(Buffer.from('two'))).toBe(true);
+    expect(serverSide.sendText(TextFrame.of(Buffer.from('two')))).toBe(true);
     expect(serverSide.sendText('three')).toBe(true);
     // Held until the turn ends.
     expect(writes).toEqual([]);
     expect(await received).toEqual(['one', 'two', 'three']);
-    // ws writes a frame as header + payload: three frames, six chunks, one writev.
-    expect(writes).toEqual([6]);
+    // Each frame one buffer (header and payload): three chunks, one writev.
+    expect(writes).toEqual([3]);
+  });
+
+  it('frames payloads of every length a client can parse: 7, 16 and 64-bit lengths, UTF-8', async () => {
+    const texts = [0, 1, 125, 126, 127, 65_535, 65_536, 200_000].map((n) => 'é'.repeat(Math.floor(n / 2)) + 'x'.repeat(n % 2));
+    const received = receive(texts.length * 2);
+    for (const text of texts) {
+      serverSide.sendText(text);
+      serverSide.sendText(TextFrame.of(Buffer.from(text)));
+    }
+    expect(await received).toEqual(texts.flatMap((t) => [t, t]));
   });
 
   it('flushes every turn: frames of later turns are not held for more', async () => {
