@@ -3,7 +3,7 @@
  * A real engine, not a test double: bounded by the retention settings and
  * swept by one timer. Nothing survives a restart; use Redis for that.
  *
- * What it holds, and its bound (README, "Memory"):
+ * What it holds, and its bound (README, "Memory on one node"):
  * - log entries: per log at most `maxEntries` and `maxAgeMs`, and all logs
  *   together at most `maxLogBytes` of their estimated size (`entryBytes`);
  *   past it the oldest entries of the whole store go first. This is the bound
@@ -20,7 +20,6 @@ import { DedupWindow } from './dedup-window.ts';
 import type { AppendOptions, AppendResult, GroupFloors, LogPage, MessageLocation, RateLimit, Retention, Store } from './store.ts';
 
 interface Log {
-  id: LogId;
   entries: StoredEntry[];
   /** Index in `entries` of the oldest retained entry; trimmed entries are dropped in bulk. */
   head: number;
@@ -170,7 +169,7 @@ export class MemoryStore implements Store {
     }
     let log = this.logs.get(logId);
     if (log === undefined) {
-      log = { id: logId, entries: [], head: 0, lastPos: 0 };
+      log = { entries: [], head: 0, lastPos: 0 };
       this.logs.set(logId, log);
       for (const user of options.participants ?? []) this.indexConversation(user, logId);
     }
