@@ -94,7 +94,9 @@ export class Dispatcher {
   /** Starts the follow-ups of an entry just stored (with its outbox id, if it has one). Never throws, never waits. */
   dispatch(logId: LogId, entry: LogEntry, outboxId?: string): void {
     if (outboxId === undefined) {
-      void this.followUps(logId, entry, true).catch(() => {});
+      // Nothing to remove from an outbox: both follow-ups start, neither waits for the other.
+      void this.deliverLive(logId, entry);
+      this.record(logId, entry).catch((err: unknown) => this.log.debug('record_failed', { log: logId, pos: entry.pos, error: errorText(err) }));
       return;
     }
     void this.drive(this.options.nodeId, { id: outboxId, log: logId, entry });
@@ -106,7 +108,7 @@ export class Dispatcher {
    * died before delivering it.
    */
   redeliver(logId: LogId, entry: LogEntry): void {
-    if (isPrivateLog(logId)) void this.live(logId, entry).catch(() => {});
+    if (isPrivateLog(logId)) void this.deliverLive(logId, entry);
   }
 
   /** Resolves true once both follow-ups are done (or under way elsewhere in this node). */
@@ -131,9 +133,7 @@ export class Dispatcher {
 
   /** Live delivery (unless done already) and the record; resolves 'failed' when Kafka did not take the record. */
   private async followUps(logId: LogId, entry: LogEntry, withLive: boolean): Promise<'sent' | 'failed'> {
-    const live = withLive ? this.live(logId, entry).catch((err: unknown) => {
-      this.log.warn('live_delivery_failed', { log: logId, pos: entry.pos, error: errorText(err) });
-    }) : undefined;
+    const live = withLive ? this.deliverLive(logId, entry) : undefined;
     try {
       await this.record(logId, entry);
       return 'sent';
@@ -145,17 +145,28 @@ export class Dispatcher {
     }
   }
 
-  private async live(logId: LogId, entry: LogEntry): Promise<void> {
-    if (!isPrivateLog(logId)) return; // group logs go live through their record
-    const frame = entry.frame as MessageFrame;
-    // Framed once for both users' sockets (and its JSON for forwards), not encoded again by each.
-    const text = TextFrame.of(encodeLogged(frame));
-    const { sender_id: senderId, recipient_id: recipientId } = frame;
-    await Promise.all([
-      this.users.toUser(recipientId, logId, entry, text),
+  /**
+   * Live delivery of a private message (group logs go live through their
+   * record); never throws, failures are logged. Returns a promise only when
+   * a delivery waits on other nodes: on one node nothing is awaited.
+   */
+  private deliverLive(logId: LogId, entry: LogEntry): Promise<void> | undefined {
+    const failed = (err: unknown): void => this.log.warn('live_delivery_failed', { log: logId, pos: entry.pos, error: errorText(err) });
+    if (!isPrivateLog(logId)) return undefined;
+    try {
+      const frame = entry.frame as MessageFrame;
+      // Framed once for both users' sockets (and its JSON for forwards), not encoded again by each.
+      const text = TextFrame.of(encodeLogged(frame));
+      const { sender_id: senderId, recipient_id: recipientId } = frame;
+      const toRecipient = this.users.toUser(recipientId, logId, entry, text);
       // The sender's other devices get a copy (multi-device sync).
-      senderId === recipientId ? 0 : this.users.toUser(senderId, logId, entry, text),
-    ]);
+      const toSender = senderId === recipientId ? 0 : this.users.toUser(senderId, logId, entry, text);
+      if (typeof toRecipient === 'number' && typeof toSender === 'number') return undefined;
+      return Promise.all([toRecipient, toSender]).then(() => undefined, failed);
+    } catch (err) {
+      failed(err);
+      return undefined;
+    }
   }
 
   private record(logId: LogId, entry: LogEntry): Promise<void> {

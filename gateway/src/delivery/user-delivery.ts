@@ -15,7 +15,7 @@ export interface UserDelivery {
    * devices may see it. `text` is the entry's frame as encoded for sockets
    * (its UTF-8 bytes when it goes to more than one user: encoded once).
    */
-  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): Promise<number>;
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): number | Promise<number>;
 }
 
 /** A node alone: every device is on it. */
@@ -26,8 +26,8 @@ export class LocalUserDelivery implements UserDelivery {
     this.local = local;
   }
 
-  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): Promise<number> {
+  toUser(userId: string, logId: LogId, entry: LogEntry, text: string | TextFrame): number {
     // The sending device too: nothing is written to it, but its place in the log moves on.
-    return Promise.resolve(this.local.toUser(userId, logId, entry, text));
+    return this.local.toUser(userId, logId, entry, text);
   }
 }

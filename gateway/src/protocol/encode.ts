@@ -9,8 +9,9 @@ export function encodeAuthResponse(userId: string, deviceId: string, now: number
   return JSON.stringify({ type: 'auth_response', success: true, user_id: userId, device_id: deviceId, timestamp: now });
 }
 
+/** `msgId` is a validated id (A-Z a-z 0-9 _ . @ -): nothing in it needs escaping, so the text is built as is. */
 export function encodeAck(msgId: string, status: AckStatus, sequenceNumber: number, now: number): string {
-  return JSON.stringify({ type: 'ack', msg_id: msgId, status, sequence_number: sequenceNumber, timestamp: now });
+  return `{"type":"ack","msg_id":"${msgId}","status":"${status}","sequence_number":${sequenceNumber},"timestamp":${now}}`;
 }
 
 export function encodeHeartbeatResponse(now: number): string {
