@@ -4,6 +4,7 @@
 // once and in order.
 import { describe, expect, it } from 'vitest';
 import type { LocalDelivery } from '../../src/delivery/local-delivery.ts';
+import { TextFrame } from '../../src/connections/text-frame.ts';
 import { GroupFanout } from '../../src/delivery/group-fanout.ts';
 import { RetryQueue } from '../../src/delivery/retry-queue.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -28,10 +29,11 @@ describe('group fan-out', () => {
     const received = new Map<string, number[]>();
     let calls = 0;
     const local = {
-      toUser(userId: string, logId: string, e: LogEntry, text: string | Buffer): number {
+      toUser(userId: string, logId: string, e: LogEntry, text: string | TextFrame): number {
         calls++;
         expect(logId).toBe('g:big');
-        expect(Buffer.isBuffer(text)).toBe(true);
+        // Framed once for every member.
+        expect(text).toBeInstanceOf(TextFrame);
         received.set(userId, [...(received.get(userId) ?? []), e.pos]);
         return 1;
       },
