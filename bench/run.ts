@@ -131,7 +131,8 @@ const started = performance.now();
 
 /** A gateway for one scenario; under --profile it writes its CPU profile to that scenario's folder on exit. */
 function gateway(env: Record<string, string>, scenario: string): Promise<Target> {
-  return startGateway({ main: gatewayMain, env, nodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, scenario)] : [] });
+  // The inspector lets a scenario force a GC (what stays after one is what a server holds); it costs nothing unused.
+  return startGateway({ main: gatewayMain, env, inspect: true, nodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, scenario)] : [] });
 }
 
 /** A server with a fresh pool of load workers; closing stops both. */
@@ -152,7 +153,7 @@ const serversFor = (gatewayEnv: Record<string, string>, scenario: string): Array
   chosen.map((kind): [string, () => Promise<Target>] =>
     kind === 'gateway'
       ? ['gateway', () => gateway(gatewayEnv, scenario)]
-      : [kind === 'ws' ? 'ws relay' : 'socket.io relay', () => startBaseline(kind)],
+      : [kind === 'ws' ? 'ws relay' : 'socket.io relay', () => startBaseline(kind, { inspect: true })],
   );
 
 const run: Record<Scenario, () => Promise<void>> = {

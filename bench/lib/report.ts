@@ -169,11 +169,12 @@ export function formatReport(r: RunResults): string {
 const MB = 1024 * 1024;
 const mb = (bytes: number): string => `${Math.round(bytes / MB)} MB`;
 
-/** What a server held after the search, over its idle figure; for a gateway, its store against the store's bound. */
+/** What a server held after the search, before and after a full GC, over its idle figure; for a gateway, its store against the store's bound. */
 function memoryLine(t: ThroughputResult): string {
-  const [idle, after] = [t.memoryIdle?.[0], t.memoryAfter?.[0]];
-  if (idle === undefined || after === undefined) return `   ${t.target}: memory not measured`;
-  let line = `   ${t.target} after the search: RSS ${mb(after.rssBytes)} (idle ${mb(idle.rssBytes)}), heap ${mb(after.heapUsedBytes)} (idle ${mb(idle.heapUsedBytes)})`;
+  const [idle, after, afterGc] = [t.memoryIdle?.[0], t.memoryAfter?.[0], t.memoryAfterGc?.[0]];
+  if (idle === undefined || after === undefined || afterGc === undefined) return `   ${t.target}: memory not measured`;
+  let line = `   ${t.target} after the search: RSS ${mb(after.rssBytes)}, heap ${mb(after.heapUsedBytes)}; after a GC ${mb(afterGc.rssBytes)} and ` +
+    `${mb(afterGc.heapUsedBytes)} (idle ${mb(idle.rssBytes)}, ${mb(idle.heapUsedBytes)})`;
   const store = after.store;
   if (store !== undefined) {
     line += `; store ${store.entries.toLocaleString('en-US')} entries counted ${mb(store.logBytes)} of ${mb(store.maxLogBytes)}, ` +
@@ -336,13 +337,13 @@ export function checkTargets(r: RunResults): TargetCheck[] {
       verdict: ratio <= 1.5 ? 'met' : 'missed',
     });
   }
-  const [idle, after] = [gw?.memoryIdle?.[0], gw?.memoryAfter?.[0]];
+  const [idle, after] = [gw?.memoryIdle?.[0], gw?.memoryAfterGc?.[0]];
   if (idle !== undefined && after?.store !== undefined) {
-    // The store's bound is of live heap; heapUsed read without a GC also counts garbage, so this errs on the high side.
+    // The store's bound is of live heap: what a full GC leaves, over the idle process.
     const grown = after.heapUsedBytes - idle.heapUsedBytes;
     checks.push({
-      target: 'heap after the throughput run within the store\'s documented bound',
-      measured: `+${mb(grown)} heap (RSS ${mb(after.rssBytes)}) against ${mb(after.store.maxMessageBytes)}`,
+      target: 'live heap after the throughput run within the store\'s documented bound',
+      measured: `+${mb(grown)} (RSS ${mb(after.rssBytes)}) against ${mb(after.store.maxMessageBytes)}`,
       verdict: grown <= after.store.maxMessageBytes ? 'met' : 'missed',
     });
   }

@@ -75,9 +75,15 @@ export interface ThroughputResult {
   /** Highest delivered rate of any step, overloaded ones included. */
   peakRate: number;
   atFractions: Array<StepResult & { fraction: number }>;
-  /** The servers' /stats with every socket open, before the first step, and after the last step of the search: what the message state left in memory. */
+  /**
+   * The servers' /stats with every socket open, before the first step, and
+   * after the last step of the search, before and after a forced full GC
+   * (where the server was started with its inspector): what the message
+   * state left in memory, garbage included and not.
+   */
   memoryIdle: MemoryStats[];
   memoryAfter: MemoryStats[];
+  memoryAfterGc: MemoryStats[];
 }
 
 /**
@@ -234,7 +240,7 @@ async function prepare(session: Session, options: ThroughputOptions): Promise<Pr
 async function findMax(
   run: Prepared,
   options: ThroughputOptions,
-): Promise<Pick<ThroughputResult, 'connect' | 'idleCpuPct' | 'idleServicesCpuPct' | 'steps' | 'maxRate' | 'peakRate' | 'memoryIdle' | 'memoryAfter'>> {
+): Promise<Pick<ThroughputResult, 'connect' | 'idleCpuPct' | 'idleServicesCpuPct' | 'steps' | 'maxRate' | 'peakRate' | 'memoryIdle' | 'memoryAfter' | 'memoryAfterGc'>> {
   const label = run.session.target.label;
   const steps: StepResult[] = [];
   const step = async (rate: number, what: string): Promise<StepResult> => {
@@ -266,7 +272,7 @@ async function findMax(
     maxRate: good?.deliveredRate ?? 0,
     peakRate: Math.max(...steps.map((s) => s.deliveredRate)),
     memoryIdle: run.memoryIdle,
-    memoryAfter: await run.session.target.memory(),
+    ...(await memoryAfter(run.session.target)),
   };
 }
 
@@ -332,4 +338,10 @@ function log(label: string, what: string, r: StepResult): void {
       `p50 ${r.latency.p50} p99 ${r.latency.p99} ms, server cpu ${r.serverCpuPct}% ` +
       `(${r.serverUsPerMsg} us/msg)${r.servicesCpuPct === undefined ? '' : `, services cpu ${r.servicesCpuPct}%`}, load cpu ${r.loadCpuPct}%, machine ${r.machineBusyPct}%${r.saturated ? ' SATURATED' : ''}\n`,
   );
+}
+
+async function memoryAfter(target: Session['target']): Promise<Pick<ThroughputResult, 'memoryAfter' | 'memoryAfterGc'>> {
+  const before = await target.memory();
+  await target.collectGarbage();
+  return { memoryAfter: before, memoryAfterGc: await target.memory() };
 }
