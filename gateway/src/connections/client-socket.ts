@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import type { LogOrder } from '../delivery/log-order.ts';
 import type { RegistrationToken } from '../registry/registry.ts';
 import { closing, isClosing, SessionState, type HeldEntry, type SessionFields } from '../session/session.ts';
-import { corkUntilTurnEnds, whenDrained, writeFrame } from '../session/raw-socket.ts';
+import { corkUntilTurnEnds, whenDrained, writeRaw } from '../session/raw-socket.ts';
 import { TextFrame } from './text-frame.ts';
 
 /** What handles a socket's events (session/lifecycle.ts); one shared instance, referenced from each socket. */
@@ -76,7 +76,7 @@ export class ClientSocket extends WebSocket implements SessionFields {
 
   private writeFrame(text: string | TextFrame): void {
     if (!this.corked) corkUntilTurnEnds(this);
-    writeFrame(this, (typeof text === 'string' ? TextFrame.of(text) : text).wire);
+    writeRaw(this, (typeof text === 'string' ? TextFrame.of(text) : text).wire);
   }
 
   /** Resolves once the kernel buffer has room again (at once if it has), or the socket closes. */

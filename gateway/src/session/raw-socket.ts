@@ -48,7 +48,7 @@ function uncorkAll(): void {
  * then queues nothing of its own, so this write keeps its place among the
  * frames `ws` writes (pings, close), and `bufferedAmount` counts it.
  */
-export function writeFrame(ws: WebSocket, wire: Buffer): void {
+export function writeRaw(ws: WebSocket, wire: Buffer): void {
   rawSocket(ws)?.write(wire);
 }
 
