@@ -96,7 +96,7 @@ export class Dispatcher {
     if (outboxId === undefined) {
       // Nothing to remove from an outbox: both follow-ups start, neither waits for the other.
       void this.deliverLive(logId, entry);
-      this.record(logId, entry).catch((err: unknown) => this.log.debug('record_failed', { log: logId, pos: entry.pos, error: errorText(err) }));
+      this.record(logId, entry).catch((err: unknown) => this.recordFailed(logId, entry, err));
       return;
     }
     void this.drive(this.options.nodeId, { id: outboxId, log: logId, entry });
@@ -138,7 +138,7 @@ export class Dispatcher {
       await this.record(logId, entry);
       return 'sent';
     } catch (err) {
-      this.log.debug('record_failed', { log: logId, pos: entry.pos, error: errorText(err) });
+      this.recordFailed(logId, entry, err);
       return 'failed';
     } finally {
       await live;
@@ -151,7 +151,6 @@ export class Dispatcher {
    * a delivery waits on other nodes: on one node nothing is awaited.
    */
   private deliverLive(logId: LogId, entry: LogEntry): Promise<void> | undefined {
-    const failed = (err: unknown): void => this.log.warn('live_delivery_failed', { log: logId, pos: entry.pos, error: errorText(err) });
     if (!isPrivateLog(logId)) return undefined;
     try {
       const frame = entry.frame as MessageFrame;
@@ -162,11 +161,21 @@ export class Dispatcher {
       // The sender's other devices get a copy (multi-device sync).
       const toSender = senderId === recipientId ? 0 : this.users.toUser(senderId, logId, entry, text);
       if (typeof toRecipient === 'number' && typeof toSender === 'number') return undefined;
-      return Promise.all([toRecipient, toSender]).then(() => undefined, failed);
+      // A closure only when a delivery waits on other nodes: the local path above allocates none.
+      return Promise.all([toRecipient, toSender]).then(() => undefined, (err: unknown) => this.liveFailed(logId, entry, err));
     } catch (err) {
-      failed(err);
+      this.liveFailed(logId, entry, err);
       return undefined;
     }
+  }
+
+  private liveFailed(logId: LogId, entry: LogEntry, err: unknown): void {
+    this.log.warn('live_delivery_failed', { log: logId, pos: entry.pos, error: errorText(err) });
+  }
+
+  /** Logged at debug only: the entry stays in the outbox (or, without one, the bus is in memory) and is driven again. */
+  private recordFailed(logId: LogId, entry: LogEntry, err: unknown): void {
+    this.log.debug('record_failed', { log: logId, pos: entry.pos, error: errorText(err) });
   }
 
   private record(logId: LogId, entry: LogEntry): Promise<void> {
