@@ -13,6 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoadPool } from './load/pool.ts';
+import { procCpuTimes } from './lib/procs.ts';
 import { startGateway } from './lib/targets.ts';
 import { runAtRate, type ThroughputOptions } from './scenarios/throughput.ts';
 
@@ -27,20 +28,19 @@ const rounds = Number(roundsText);
 const OPTIONS: ThroughputOptions = { pairs: 500, refine: 2, stepMs: 6000, warmupMs: 1500, drainMs: 5000, holdMs: 8000, startRate: 2000, factor: 1.6, maxRate: 400_000, contentBytes: 100, fractions: [] };
 const GATEWAY_ENV = { LOG_RETENTION_COUNT: '1000', DEDUP_TTL_MS: '60000' };
 const WINDOW_MS = 8000;
-const TICKS_PER_SECOND = 100;
 
-/** User and kernel CPU seconds of the processes running `main` (/proc: the gateway is a child of a child). */
+/** User and kernel CPU seconds of the processes running `main` (found by command line: Target gives no pid). */
 function userAndKernel(main: string): [number, number] {
   let [user, kernel] = [0, 0];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmdline: string;
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(main)) continue;
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      user += Number(fields[11]) / TICKS_PER_SECOND;
-      kernel += Number(fields[12]) / TICKS_PER_SECOND;
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     } catch {
-      // The process ended between the listing and the read.
+      continue; // ended between the listing and the read
     }
+    const times = cmdline.includes(main) ? procCpuTimes(pid) : null;
+    if (times !== null) [user, kernel] = [user + times.user, kernel + times.kernel];
   }
   return [user, kernel];
 }

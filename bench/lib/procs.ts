@@ -113,13 +113,19 @@ const TICKS_PER_SECOND = 100;
 
 /** User + system CPU seconds of a process, from /proc (Linux). */
 export function procCpuSeconds(pid: number): number {
+  const times = procCpuTimes(pid);
+  return times === null ? NaN : times.user + times.kernel;
+}
+
+/** User and system CPU seconds of a process apart, or null when it is gone. */
+export function procCpuTimes(pid: number | string): { user: number; kernel: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return { user: Number(fields[11]) / TICKS_PER_SECOND, kernel: Number(fields[12]) / TICKS_PER_SECOND };
   } catch {
-    return NaN;
+    return null;
   }
 }
 
